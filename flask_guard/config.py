@@ -1,0 +1,91 @@
+"""Configuration keys, their defaults, and their validation.
+
+Every ``GUARD_*`` key is declared once here, in :data:`DEFAULTS`; the docs table is
+checked against it by a test. Values are validated once, in
+:meth:`flask_guard.FlaskGuard.init_app`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+ErrorFormat = Literal["envelope", "problem"]
+
+#: Every configuration key with its default value.
+DEFAULTS: dict[str, object] = {
+    "GUARD_ERROR_FORMAT": "envelope",
+    "GUARD_REQUEST_ID_HEADER": "X-Request-ID",
+    "GUARD_TRUST_REQUEST_ID": True,
+}
+
+_HEADER_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+
+
+class GuardConfigError(ValueError):
+    """Raised by :meth:`~flask_guard.FlaskGuard.init_app` for an invalid ``GUARD_*`` value."""
+
+
+@dataclass(frozen=True, slots=True)
+class GuardConfig:
+    """The validated configuration of one application."""
+
+    error_format: ErrorFormat
+    request_id_header: str
+    trust_request_id: bool
+
+
+def override_key(name: str) -> str:
+    """Return the config key that the :class:`~flask_guard.FlaskGuard` argument ``name`` sets."""
+    return f"GUARD_{name.upper()}"
+
+
+def load_config(app_config: Mapping[str, object], overrides: Mapping[str, object]) -> GuardConfig:
+    """Validate the ``GUARD_*`` keys of ``app_config``, with ``overrides`` taking precedence.
+
+    :raises GuardConfigError: naming the key, the bad value and what is allowed.
+    """
+    _reject_unknown_keys(app_config)
+    values = {key: app_config.get(key, default) for key, default in DEFAULTS.items()}
+    values.update({override_key(name): value for name, value in overrides.items()})
+    return GuardConfig(
+        error_format=_error_format(values, "GUARD_ERROR_FORMAT"),
+        request_id_header=_header_name(values, "GUARD_REQUEST_ID_HEADER"),
+        trust_request_id=_bool(values, "GUARD_TRUST_REQUEST_ID"),
+    )
+
+
+def _reject_unknown_keys(app_config: Mapping[str, object]) -> None:
+    for key in app_config:
+        if key.startswith("GUARD_") and key not in DEFAULTS:
+            close = difflib.get_close_matches(key, DEFAULTS, n=1)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            raise GuardConfigError(f"{key} is not a flask-guard setting{hint}")
+
+
+def _invalid(key: str, value: object, allowed: str) -> GuardConfigError:
+    return GuardConfigError(f"{key} must be {allowed}, got {value!r}")
+
+
+def _error_format(values: Mapping[str, object], key: str) -> ErrorFormat:
+    value = values[key]
+    if value == "envelope" or value == "problem":
+        return value
+    raise _invalid(key, value, '"envelope" or "problem"')
+
+
+def _header_name(values: Mapping[str, object], key: str) -> str:
+    value = values[key]
+    if isinstance(value, str) and _HEADER_TOKEN.fullmatch(value):
+        return value
+    raise _invalid(key, value, "an HTTP header name such as 'X-Request-ID'")
+
+
+def _bool(values: Mapping[str, object], key: str) -> bool:
+    value = values[key]
+    if isinstance(value, bool):
+        return value
+    raise _invalid(key, value, "True or False")

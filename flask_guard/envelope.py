@@ -1,0 +1,126 @@
+"""What an error looks like on the wire: the JSON envelope and RFC 9457 problem details."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from http import HTTPStatus
+
+from werkzeug.exceptions import BadRequest, HTTPException, InternalServerError
+
+from .errors import ApiError
+
+INTERNAL_ERROR_CODE = "INTERNAL_SERVER_ERROR"
+INTERNAL_ERROR_MESSAGE = (
+    "The server could not complete the request. Quote the error id when you report it."
+)
+MALFORMED_JSON_MESSAGE = "The request body is not valid JSON."
+
+ENVELOPE_MIMETYPE = "application/json"
+PROBLEM_MIMETYPE = "application/problem+json"
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorReport:
+    """What the client is told about one error, before it is given an id."""
+
+    status: int
+    code: str
+    message: str
+    details: Sequence[Mapping[str, object]] = ()
+    headers: Sequence[tuple[str, str]] = ()
+
+
+INTERNAL_ERROR = ErrorReport(500, INTERNAL_ERROR_CODE, INTERNAL_ERROR_MESSAGE)
+
+
+def report_for(error: Exception) -> ErrorReport:
+    """Describe ``error`` for the client without revealing anything about its internals."""
+    if isinstance(error, ApiError):
+        return ErrorReport(
+            error.status, error.code, error.message, error.details, tuple(error.headers.items())
+        )
+    if isinstance(error, InternalServerError) and error.original_exception is not None:
+        return INTERNAL_ERROR
+    if isinstance(error, HTTPException) and error.code is not None:
+        return _report_for_http(error, error.code)
+    return INTERNAL_ERROR
+
+
+def _report_for_http(error: HTTPException, status: int) -> ErrorReport:
+    headers = tuple(
+        (name, value) for name, value in error.get_headers() if name.lower() != "content-type"
+    )
+    message = error.description or _phrase(status)
+    if isinstance(error, BadRequest) and _caused_by_undecodable_body(error):
+        message = MALFORMED_JSON_MESSAGE
+    return ErrorReport(status, http_error_code(error), message, headers=headers)
+
+
+def http_error_code(error: HTTPException) -> str:
+    """Return the envelope code for a werkzeug exception: ``"Not Found"`` -> ``"NOT_FOUND"``."""
+    return re.sub(r"[^A-Z0-9]+", "_", error.name.upper().replace("'", "")).strip("_")
+
+
+def _caused_by_undecodable_body(error: BaseException) -> bool:
+    """Return whether a ``ValueError`` (a JSON or UTF-8 decode error) lies behind ``error``."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, ValueError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+BodyBuilder = Callable[[ErrorReport, str, "str | None", str], dict[str, object]]
+
+
+def envelope_body(
+    report: ErrorReport, error_id: str, request_id: str | None, path: str
+) -> dict[str, object]:
+    """Return ``{"error": {id, code, message, status, request_id[, details]}}``."""
+    error: dict[str, object] = {
+        "id": error_id,
+        "code": report.code,
+        "message": report.message,
+        "status": report.status,
+        "request_id": request_id,
+    }
+    if report.details:
+        error["details"] = list(report.details)
+    return {"error": error}
+
+
+def problem_body(
+    report: ErrorReport, error_id: str, request_id: str | None, path: str
+) -> dict[str, object]:
+    """Return an RFC 9457 problem object with ``code``, ``error_id`` and ``request_id`` members."""
+    problem: dict[str, object] = {
+        "type": "about:blank",
+        "title": _phrase(report.status),
+        "status": report.status,
+        "detail": report.message,
+        "instance": path,
+        "code": report.code,
+        "error_id": error_id,
+        "request_id": request_id,
+    }
+    if report.details:
+        problem["details"] = list(report.details)
+    return problem
+
+
+def minimal_body(
+    build: BodyBuilder, error_id: str, request_id: str | None, path: str
+) -> str:
+    """Return the generic 500 body as text, using nothing that could fail to serialize."""
+    return json.dumps(build(INTERNAL_ERROR, error_id, request_id, path))
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"

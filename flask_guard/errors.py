@@ -1,0 +1,145 @@
+"""``ApiError``: the exception a view raises to answer with a JSON error."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Self
+
+Details = Sequence[Mapping[str, object]]
+
+
+class ApiError(Exception):
+    """An error meant for the API client, rendered as the JSON error envelope.
+
+    Raise it from a view, or from anything a view calls::
+
+        raise ApiError.not_found("Order")
+        raise ApiError("PAYMENT_DECLINED", "The card was declined", status=402)
+
+    A subclass can fix its own ``code``, ``status`` and ``message``::
+
+        class PaymentDeclined(ApiError):
+            code = "PAYMENT_DECLINED"
+            status = 402
+            message = "The card was declined"
+
+        raise PaymentDeclined(details=[{"reason": "insufficient_funds"}])
+
+    :param code: a stable, machine-readable code such as ``"NOT_FOUND"``.
+    :param message: a human-readable sentence for the client.
+    :param status: the HTTP status, 400 to 599.
+    :param details: JSON-serializable items, e.g. one per invalid field.
+    :param headers: extra response headers, e.g. ``{"Retry-After": "5"}``.
+    """
+
+    code: str = "INTERNAL_SERVER_ERROR"
+    status: int = 500
+    message: str = "The server could not complete the request."
+
+    def __init__(
+        self,
+        code: str | None = None,
+        message: str | None = None,
+        status: int | None = None,
+        details: Details | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        if code is not None:
+            self.code = code
+        if message is not None:
+            self.message = message
+        if status is not None:
+            self.status = status
+        if not 400 <= self.status <= 599:
+            raise ValueError(f"ApiError status must be 400 to 599, got {self.status!r}")
+        self.details: list[Mapping[str, object]] = list(details or ())
+        self.headers: dict[str, str] = dict(headers or {})
+        super().__init__(self.code, self.message)
+
+    def __str__(self) -> str:
+        return f"{self.status} {self.code}: {self.message}"
+
+    def to_dict(self) -> dict[str, object]:
+        """Return the error's ``code``, ``message``, ``status`` and non-empty ``details``."""
+        data: dict[str, object] = {
+            "code": self.code,
+            "message": self.message,
+            "status": self.status,
+        }
+        if self.details:
+            data["details"] = self.details
+        return data
+
+    @classmethod
+    def bad_request(
+        cls, message: str = "The request is malformed.", details: Details | None = None
+    ) -> Self:
+        """Return a 400 ``BAD_REQUEST`` error."""
+        return cls("BAD_REQUEST", message, 400, details)
+
+    @classmethod
+    def unauthorized(cls, message: str = "Authentication is required.") -> Self:
+        """Return a 401 ``UNAUTHORIZED`` error."""
+        return cls("UNAUTHORIZED", message, 401)
+
+    @classmethod
+    def forbidden(cls, message: str = "You are not allowed to do this.") -> Self:
+        """Return a 403 ``FORBIDDEN`` error."""
+        return cls("FORBIDDEN", message, 403)
+
+    @classmethod
+    def not_found(cls, resource: str = "Resource") -> Self:
+        """Return a 404 ``NOT_FOUND`` error saying ``"<resource> not found"``."""
+        return cls("NOT_FOUND", f"{resource} not found", 404)
+
+    @classmethod
+    def conflict(
+        cls, message: str = "The request conflicts with the current state.",
+        details: Details | None = None,
+    ) -> Self:
+        """Return a 409 ``CONFLICT`` error."""
+        return cls("CONFLICT", message, 409, details)
+
+    @classmethod
+    def validation_error(
+        cls, details: Details | None = None, message: str = "The request is invalid."
+    ) -> Self:
+        """Return a 422 ``VALIDATION_ERROR``; ``details`` lists what is wrong, e.g.
+
+        ``[{"field": "email", "message": "Not a valid address"}]``.
+        """
+        return cls("VALIDATION_ERROR", message, 422, details)
+
+    @classmethod
+    def too_many_requests(
+        cls, message: str = "Too many requests.", retry_after: float | None = None
+    ) -> Self:
+        """Return a 429 ``TOO_MANY_REQUESTS``, with ``Retry-After`` when ``retry_after`` is given."""
+        return cls("TOO_MANY_REQUESTS", message, 429, headers=_retry_after(retry_after))
+
+    @classmethod
+    def service_unavailable(
+        cls,
+        message: str = "The service is temporarily unavailable.",
+        retry_after: float | None = None,
+    ) -> Self:
+        """Return a 503 ``SERVICE_UNAVAILABLE``, with ``Retry-After`` when ``retry_after`` is given."""
+        return cls("SERVICE_UNAVAILABLE", message, 503, headers=_retry_after(retry_after))
+
+    @classmethod
+    def bad_gateway(cls, message: str = "An upstream service answered badly.") -> Self:
+        """Return a 502 ``BAD_GATEWAY`` error."""
+        return cls("BAD_GATEWAY", message, 502)
+
+    @classmethod
+    def gateway_timeout(cls, message: str = "An upstream service did not answer in time.") -> Self:
+        """Return a 504 ``GATEWAY_TIMEOUT`` error."""
+        return cls("GATEWAY_TIMEOUT", message, 504)
+
+
+def _retry_after(seconds: float | None) -> dict[str, str] | None:
+    """Return a ``Retry-After`` header of whole seconds (at least 1), or None."""
+    if seconds is None:
+        return None
+    return {"Retry-After": str(max(1, math.ceil(seconds)))}
