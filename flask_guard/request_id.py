@@ -5,9 +5,14 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
-from flask import Flask, Response, current_app, g, has_request_context, request
+from flask import Flask, current_app, g, has_request_context, request
+
+if TYPE_CHECKING:
+    from _typeshed import OptExcInfo
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 #: 1 to 128 characters, each a letter, a digit or one of ``-_.:=+/@;,``.
 SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9\-_.:=+/@;,]{1,128}")
@@ -16,8 +21,6 @@ SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9\-_.:=+/@;,]{1,128}")
 # outlive a request when an app context was pushed around several of them (tests).
 _ENVIRON_KEY = "flask_guard.request_id"
 _EXTENSION_KEY = "guard.request_id"
-
-Assigner = Callable[[], str]
 
 
 def new_request_id() -> str:
@@ -33,44 +36,71 @@ def is_safe_request_id(value: str) -> bool:
 def current_request_id() -> str | None:
     """Return the current request's id, or None outside a request.
 
-    Inside a request of a guarded app the id always exists: it is assigned on first use,
-    so code that runs before flask-guard's own hooks sees the same id as everything else.
+    Inside a request of a guarded app the id always exists, from before Flask's
+    ``request_started`` signal to the end of the response.
     """
     if not has_request_context():
         return None
-    request_id: str | None = request.environ.get(_ENVIRON_KEY)
+    environ = request.environ
+    request_id: str | None = environ.get(_ENVIRON_KEY)
     if request_id is None:
-        assign: Assigner | None = current_app.extensions.get(_EXTENSION_KEY)
-        if assign is not None:
-            request_id = assign()
+        # A request that did not pass through the WSGI app, e.g. test_request_context().
+        policy: RequestIdPolicy | None = current_app.extensions.get(_EXTENSION_KEY)
+        if policy is not None:
+            request_id = policy.assign(environ)
     return request_id
 
 
-def install_request_ids(app: Flask, header: str, trust_incoming: bool) -> None:
-    """Assign an id to every request of ``app`` and echo it in the ``header`` response header."""
-    environ_header = "HTTP_" + header.upper().replace("-", "_")
-    safe = SAFE_REQUEST_ID.fullmatch
+class RequestIdPolicy:
+    """Decide the id of each request from its WSGI environ, and echo it on the response.
 
-    def assign() -> str:
-        environ = request.environ
-        incoming = environ.get(environ_header) if trust_incoming else None
-        request_id = incoming if incoming is not None and safe(incoming) else new_request_id()
+    It wraps the application's ``wsgi_app``, so the id exists before Flask runs anything
+    (``request_started`` receivers, URL value preprocessors, every ``before_request``
+    function) and is echoed on every response, including those of errors Flask did not
+    handle.
+    """
+
+    def __init__(self, wsgi_app: WSGIApplication, header: str, trust_incoming: bool) -> None:
+        self._wsgi_app = wsgi_app
+        self._header = header
+        self._trust_incoming = trust_incoming
+        self._environ_header = "HTTP_" + header.upper().replace("-", "_")
+
+    def assign(self, environ: WSGIEnvironment) -> str:
+        """Store and return the id of the request ``environ`` describes."""
+        incoming = environ.get(self._environ_header) if self._trust_incoming else None
+        safe = incoming is not None and SAFE_REQUEST_ID.fullmatch(incoming) is not None
+        request_id: str = incoming if safe else new_request_id()
         environ[_ENVIRON_KEY] = request_id
-        g.request_id = request_id
         return request_id
 
-    def assign_before_request() -> None:
-        g.request_id = request.environ.get(_ENVIRON_KEY) or assign()
+    def __call__(
+        self, environ: WSGIEnvironment, start_response: StartResponse
+    ) -> Iterable[bytes]:
+        request_id = self.assign(environ)
+        header = (self._header, request_id)
 
-    def echo(response: Response) -> Response:
-        response.headers[header] = request.environ.get(_ENVIRON_KEY) or assign()
-        return response
+        def start_response_with_id(
+            status: str, headers: list[tuple[str, str]], exc_info: OptExcInfo | None = None
+        ) -> Callable[[bytes], object]:
+            headers.append(header)
+            return start_response(status, headers, exc_info)
 
-    app.extensions[_EXTENSION_KEY] = assign
-    # First in both lists: ours runs before every other before_request function (an auth
-    # check that aborts still gets an id) and after every other after_request function.
-    app.before_request_funcs.setdefault(None, []).insert(0, assign_before_request)
-    app.after_request_funcs.setdefault(None, []).insert(0, echo)
+        return self._wsgi_app(environ, start_response_with_id)
+
+
+def install_request_ids(app: Flask, header: str, trust_incoming: bool) -> None:
+    """Give every request of ``app`` an id, in ``g.request_id`` and the ``header`` response header."""
+    policy = RequestIdPolicy(app.wsgi_app, header, trust_incoming)
+    app.wsgi_app = policy  # type: ignore[method-assign]
+    app.extensions[_EXTENSION_KEY] = policy
+
+    def set_g_request_id() -> None:
+        environ = request.environ
+        g.request_id = environ.get(_ENVIRON_KEY) or policy.assign(environ)
+
+    # First in the list: an auth check registered earlier that aborts still sees g.request_id.
+    app.before_request_funcs.setdefault(None, []).insert(0, set_g_request_id)
 
 
 class RequestIdFilter(logging.Filter):

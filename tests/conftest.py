@@ -1,0 +1,40 @@
+"""Shared fixtures: a guarded app with a few routes, and helpers to read envelopes."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from flask import Flask
+from werkzeug.test import TestResponse
+
+from flask_guard import FlaskGuard
+
+HEX32 = re.compile(r"[0-9a-f]{32}")
+
+
+def make_app(**config: object) -> Flask:
+    """Return an app with production-like error handling (exceptions not propagated)."""
+    app = Flask(__name__)
+    app.config.update({"PROPAGATE_EXCEPTIONS": False, **config})
+    return app
+
+
+@pytest.fixture
+def app() -> Flask:
+    app = make_app()
+    FlaskGuard(app)
+    return app
+
+
+def error_of(response: TestResponse) -> dict[str, object]:
+    """Return the ``error`` object of an envelope, checking the invariants every one has."""
+    assert response.mimetype == "application/json"
+    body = response.get_json()
+    assert set(body) == {"error"}
+    error: dict[str, object] = body["error"]
+    assert HEX32.fullmatch(str(error["id"]))
+    assert error["id"] == response.headers["X-Error-ID"]
+    assert error["request_id"] == response.headers["X-Request-ID"]
+    assert error["status"] == response.status_code
+    return error
