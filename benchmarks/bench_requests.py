@@ -7,12 +7,16 @@ Goal: guarded / plain <= 1.15.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
+from _timing import best_per_call, parse_args
 from flask import Flask
 from werkzeug.test import EnvironBuilder
 
-from _timing import best_per_call, parse_args
 from flask_guard import FlaskGuard
+
+if TYPE_CHECKING:
+    from _typeshed import OptExcInfo
 
 GOAL = 1.15
 
@@ -29,11 +33,14 @@ def make_app(guarded: bool) -> Flask:
     return app
 
 
-def wsgi_call(app: Flask, headers: dict[str, str]) -> Callable[[], object]:
+def wsgi_call(app: Flask, headers: list[tuple[str, str]]) -> Callable[[], object]:
     environ = EnvironBuilder(path="/orders/42", headers=headers).get_environ()
 
-    def start_response(status: str, headers: list[tuple[str, str]], exc_info: object = None) -> None:
+    def start_response(
+        status: str, headers: list[tuple[str, str]], exc_info: OptExcInfo | None = None
+    ) -> Callable[[bytes], object]:
         assert status.startswith("200")
+        return len
 
     def call() -> object:
         return b"".join(app(dict(environ), start_response))
@@ -45,10 +52,10 @@ def main() -> None:
     args = parse_args(__doc__ or "")
     calls, rounds = (50, 2) if args.smoke else (5000, 7)
     subjects = {
-        "plain Flask": wsgi_call(make_app(False), {}),
-        "guarded (new request id)": wsgi_call(make_app(True), {}),
+        "plain Flask": wsgi_call(make_app(False), []),
+        "guarded (new request id)": wsgi_call(make_app(True), []),
         "guarded (client request id)": wsgi_call(
-            make_app(True), {"X-Request-ID": "1b4e28ba-2fa1-11d2-883f-0016d3cca427"}
+            make_app(True), [("X-Request-ID", "1b4e28ba-2fa1-11d2-883f-0016d3cca427")]
         ),
     }
     best = best_per_call(subjects, calls, rounds)

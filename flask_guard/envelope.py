@@ -112,9 +112,7 @@ def problem_body(
     return problem
 
 
-def minimal_body(
-    build: BodyBuilder, error_id: str, request_id: str | None, path: str
-) -> str:
+def minimal_body(build: BodyBuilder, error_id: str, request_id: str | None, path: str) -> str:
     """Return the generic 500 body as text, using nothing that could fail to serialize."""
     return json.dumps(build(INTERNAL_ERROR, error_id, request_id, path))
 

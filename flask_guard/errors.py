@@ -95,7 +95,8 @@ class ApiError(Exception):
 
     @classmethod
     def conflict(
-        cls, message: str = "The request conflicts with the current state.",
+        cls,
+        message: str = "The request conflicts with the current state.",
         details: Details | None = None,
     ) -> Self:
         """Return a 409 ``CONFLICT`` error."""
@@ -115,7 +116,7 @@ class ApiError(Exception):
     def too_many_requests(
         cls, message: str = "Too many requests.", retry_after: float | None = None
     ) -> Self:
-        """Return a 429 ``TOO_MANY_REQUESTS``, with ``Retry-After`` when ``retry_after`` is given."""
+        """Return a 429 ``TOO_MANY_REQUESTS``; ``retry_after`` seconds set ``Retry-After``."""
         return cls("TOO_MANY_REQUESTS", message, 429, headers=_retry_after(retry_after))
 
     @classmethod
@@ -124,7 +125,7 @@ class ApiError(Exception):
         message: str = "The service is temporarily unavailable.",
         retry_after: float | None = None,
     ) -> Self:
-        """Return a 503 ``SERVICE_UNAVAILABLE``, with ``Retry-After`` when ``retry_after`` is given."""
+        """Return a 503 ``SERVICE_UNAVAILABLE``; ``retry_after`` seconds set ``Retry-After``."""
         return cls("SERVICE_UNAVAILABLE", message, 503, headers=_retry_after(retry_after))
 
     @classmethod

@@ -68,15 +68,13 @@ class RequestIdPolicy:
 
     def assign(self, environ: WSGIEnvironment) -> str:
         """Store and return the id of the request ``environ`` describes."""
-        incoming = environ.get(self._environ_header) if self._trust_incoming else None
-        safe = incoming is not None and SAFE_REQUEST_ID.fullmatch(incoming) is not None
-        request_id: str = incoming if safe else new_request_id()
+        request_id = environ.get(self._environ_header) if self._trust_incoming else None
+        if request_id is None or SAFE_REQUEST_ID.fullmatch(request_id) is None:
+            request_id = new_request_id()
         environ[_ENVIRON_KEY] = request_id
         return request_id
 
-    def __call__(
-        self, environ: WSGIEnvironment, start_response: StartResponse
-    ) -> Iterable[bytes]:
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         request_id = self.assign(environ)
         header = (self._header, request_id)
 
@@ -90,7 +88,7 @@ class RequestIdPolicy:
 
 
 def install_request_ids(app: Flask, header: str, trust_incoming: bool) -> None:
-    """Give every request of ``app`` an id, in ``g.request_id`` and the ``header`` response header."""
+    """Give each request of ``app`` an id, in ``g.request_id`` and the ``header`` header."""
     policy = RequestIdPolicy(app.wsgi_app, header, trust_incoming)
     app.wsgi_app = policy  # type: ignore[method-assign]
     app.extensions[_EXTENSION_KEY] = policy

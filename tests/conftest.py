@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from flask import Flask
+from werkzeug.serving import make_server
 from werkzeug.test import TestResponse
 
 from flask_guard import FlaskGuard
@@ -38,3 +42,17 @@ def error_of(response: TestResponse) -> dict[str, object]:
     assert error["request_id"] == response.headers["X-Request-ID"]
     assert error["status"] == response.status_code
     return error
+
+
+@contextmanager
+def serving(app: Flask) -> Iterator[str]:
+    """Serve ``app`` with a threaded werkzeug server on a free loopback port; yield its URL."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.port}"
+    finally:
+        server.shutdown()
+        thread.join()
+        server.server_close()

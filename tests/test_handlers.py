@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
-from http import HTTPStatus
 from collections.abc import Iterator
+from http import HTTPStatus
+from typing import NoReturn
 
 import pytest
 from flask import Blueprint, Flask, Response, abort, request
@@ -26,20 +27,21 @@ SECRET = "db password is hunter2"
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
     @app.get("/api-error")
-    def api_error() -> None:
+    def api_error() -> NoReturn:
         raise ApiError.validation_error([{"field": "email", "message": "Not an address"}])
 
     @app.get("/abort/<int:status>")
-    def abort_with(status: int) -> None:
+    def abort_with(status: int) -> NoReturn:
         abort(status)
 
     @app.get("/crash")
-    def crash() -> None:
+    def crash() -> NoReturn:
         raise RuntimeError(SECRET)
 
     @app.post("/echo")
-    def echo() -> object:
-        return request.get_json()
+    def echo() -> dict[str, object]:
+        body: dict[str, object] = request.get_json()
+        return body
 
     return app.test_client()
 
@@ -59,7 +61,7 @@ def test_api_error_renders_the_envelope(client: FlaskClient) -> None:
 
 def test_api_error_headers_reach_the_response(app: Flask, client: FlaskClient) -> None:
     @app.get("/busy")
-    def busy() -> None:
+    def busy() -> NoReturn:
         raise ApiError.too_many_requests(retry_after=7)
 
     response = client.get("/busy")
@@ -82,8 +84,14 @@ def test_every_werkzeug_http_exception_becomes_an_envelope(
 
 @pytest.mark.parametrize(
     ("status", "code"),
-    [(404, "NOT_FOUND"), (405, "METHOD_NOT_ALLOWED"), (413, "REQUEST_ENTITY_TOO_LARGE"),
-     (418, "IM_A_TEAPOT"), (500, "INTERNAL_SERVER_ERROR"), (503, "SERVICE_UNAVAILABLE")],
+    [
+        (404, "NOT_FOUND"),
+        (405, "METHOD_NOT_ALLOWED"),
+        (413, "REQUEST_ENTITY_TOO_LARGE"),
+        (418, "IM_A_TEAPOT"),
+        (500, "INTERNAL_SERVER_ERROR"),
+        (503, "SERVICE_UNAVAILABLE"),
+    ],
 )
 def test_http_exception_codes_are_named_after_the_status(
     client: FlaskClient, status: int, code: str
@@ -109,7 +117,7 @@ def test_retry_after_of_werkzeug_exceptions_is_kept(
     app: Flask, client: FlaskClient, exception: type[HTTPException]
 ) -> None:
     @app.get("/later")
-    def later() -> None:
+    def later() -> NoReturn:
         raise exception(retry_after=30)  # type: ignore[call-arg]
 
     response = client.get("/later")
@@ -166,7 +174,10 @@ def test_500_is_logged_once_at_error_with_ids_route_and_traceback(
     assert record.exc_info is not None
     assert record.exc_info[1] is not None
     assert str(record.exc_info[1]) == SECRET
-    assert (record.error_id, record.request_id) == (response.headers["X-Error-ID"], "req-1")
+    assert (record.__dict__["error_id"], record.__dict__["request_id"]) == (
+        response.headers["X-Error-ID"],
+        "req-1",
+    )
 
 
 def test_4xx_is_logged_at_info_without_traceback(
@@ -196,11 +207,11 @@ def test_propagation_reraises_unhandled_exceptions_but_renders_client_errors() -
     FlaskGuard(app)
 
     @app.get("/crash")
-    def crash() -> None:
+    def crash() -> NoReturn:
         raise RuntimeError(SECRET)
 
     @app.get("/missing")
-    def missing() -> None:
+    def missing() -> NoReturn:
         raise ApiError.not_found("Order")
 
     client = app.test_client()
@@ -214,7 +225,7 @@ def test_error_while_rendering_yields_a_minimal_json_500(
     app: Flask, client: FlaskClient, caplog: pytest.LogCaptureFixture
 ) -> None:
     @app.get("/unserializable")
-    def unserializable() -> None:
+    def unserializable() -> NoReturn:
         raise ApiError.bad_request(details=[{"value": object()}])
 
     response = client.get("/unserializable")
@@ -232,11 +243,11 @@ def test_blueprint_handlers_win_over_the_guard(app: Flask) -> None:
         return "handled by the blueprint", 409
 
     @shop.get("/item")
-    def item() -> None:
+    def item() -> NoReturn:
         raise KeyError("sku")
 
     @app.get("/outside")
-    def outside() -> None:
+    def outside() -> NoReturn:
         raise KeyError("sku")
 
     app.register_blueprint(shop, url_prefix="/shop")
@@ -260,7 +271,7 @@ def test_http_exception_carrying_its_own_response_is_left_alone(
     app: Flask, client: FlaskClient
 ) -> None:
     @app.get("/teapot")
-    def teapot() -> None:
+    def teapot() -> NoReturn:
         abort(Response("short and stout", status=418))
 
     response = client.get("/teapot")
@@ -292,11 +303,11 @@ def test_abort_in_earlier_before_request_still_has_request_id() -> None:
 
 def test_async_views_get_envelopes(app: Flask, client: FlaskClient) -> None:
     @app.get("/async/missing")
-    async def async_missing() -> None:
+    async def async_missing() -> NoReturn:
         raise ApiError.not_found("Order")
 
     @app.get("/async/crash")
-    async def async_crash() -> None:
+    async def async_crash() -> NoReturn:
         raise RuntimeError(SECRET)
 
     @app.get("/async/ok")
@@ -356,7 +367,7 @@ def test_problem_format_renders_rfc_9457() -> None:
     FlaskGuard(app)
 
     @app.get("/orders/<int:order_id>")
-    def order(order_id: int) -> None:
+    def order(order_id: int) -> NoReturn:
         raise ApiError.validation_error([{"field": "id"}])
 
     response = app.test_client().get("/orders/7?token=secret")
@@ -382,7 +393,7 @@ def test_problem_format_for_405_and_500() -> None:
     FlaskGuard(app, error_format="problem")
 
     @app.get("/crash")
-    def crash() -> None:
+    def crash() -> NoReturn:
         raise RuntimeError(SECRET)
 
     client = app.test_client()
