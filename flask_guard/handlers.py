@@ -61,8 +61,9 @@ def respond(app: Flask, error: Exception, build: BodyBuilder, mimetype: str) -> 
     error_id = new_error_id()
     request_id = current_request_id()
     try:
-        body = app.json.dumps(build(report, error_id, request_id, request.path))
-        response = app.response_class(body, status=report.status, mimetype=mimetype)
+        response = app.json.response(build(report, error_id, request_id, request.path))
+        response.status_code = report.status
+        response.mimetype = mimetype
         response.headers.extend(report.headers)
     except Exception:
         _log.exception("Rendering the response for error %s failed", error_id)
