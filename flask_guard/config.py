@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
+from .breaker_policy import policy_from
+
 ErrorFormat = Literal["envelope", "problem"]
 
 #: Every configuration key with its default value.
@@ -20,6 +22,7 @@ DEFAULTS: dict[str, object] = {
     "GUARD_ERROR_FORMAT": "envelope",
     "GUARD_REQUEST_ID_HEADER": "X-Request-ID",
     "GUARD_TRUST_REQUEST_ID": True,
+    "GUARD_BREAKER_DEFAULTS": {},
 }
 
 _HEADER_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
@@ -36,6 +39,7 @@ class GuardConfig:
     error_format: ErrorFormat
     request_id_header: str
     trust_request_id: bool
+    breaker_defaults: dict[str, object]
 
 
 def override_key(name: str) -> str:
@@ -55,6 +59,7 @@ def load_config(app_config: Mapping[str, object], overrides: Mapping[str, object
         error_format=_error_format(values, "GUARD_ERROR_FORMAT"),
         request_id_header=_header_name(values, "GUARD_REQUEST_ID_HEADER"),
         trust_request_id=_bool(values, "GUARD_TRUST_REQUEST_ID"),
+        breaker_defaults=_breaker_defaults(values, "GUARD_BREAKER_DEFAULTS"),
     )
 
 
@@ -89,3 +94,18 @@ def _bool(values: Mapping[str, object], key: str) -> bool:
     if isinstance(value, bool):
         return value
     raise _invalid(key, value, "True or False")
+
+
+def _breaker_defaults(values: Mapping[str, object], key: str) -> dict[str, object]:
+    value = values[key]
+    if not isinstance(value, Mapping):
+        raise _invalid(
+            key, value, "a dict of circuit breaker options, e.g. {'failure_threshold': 3}"
+        )
+    try:
+        policy_from(value)
+    except (TypeError, ValueError) as error:
+        raise GuardConfigError(
+            f"{key} must hold valid breaker options ({error}), got {value!r}"
+        ) from None
+    return dict(value)

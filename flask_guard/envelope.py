@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -10,6 +11,7 @@ from http import HTTPStatus
 
 from werkzeug.exceptions import BadRequest, HTTPException, InternalServerError
 
+from .breaker_policy import CircuitOpenError
 from .errors import ApiError
 
 INTERNAL_ERROR_CODE = "INTERNAL_SERVER_ERROR"
@@ -17,6 +19,7 @@ INTERNAL_ERROR_MESSAGE = (
     "The server could not complete the request. Quote the error id when you report it."
 )
 MALFORMED_JSON_MESSAGE = "The request body is not valid JSON."
+CIRCUIT_OPEN_MESSAGE = "A service this request depends on is temporarily unavailable."
 
 ENVELOPE_MIMETYPE = "application/json"
 PROBLEM_MIMETYPE = "application/problem+json"
@@ -41,6 +44,14 @@ def report_for(error: Exception) -> ErrorReport:
     if isinstance(error, ApiError):
         return ErrorReport(
             error.status, error.code, error.message, error.details, tuple(error.headers.items())
+        )
+    if isinstance(error, CircuitOpenError):
+        return ErrorReport(
+            503,
+            "SERVICE_UNAVAILABLE",
+            CIRCUIT_OPEN_MESSAGE,
+            details=({"breaker": error.name},),
+            headers=(("Retry-After", str(max(1, math.ceil(error.retry_after)))),),
         )
     if isinstance(error, InternalServerError) and error.original_exception is not None:
         return INTERNAL_ERROR

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Callable
+from typing import Any, ParamSpec, TypeVar
+
 from flask import Flask
 
-from .config import DEFAULTS, load_config, override_key
+from .config import DEFAULTS, GuardConfigError, load_config, override_key
 from .handlers import install_error_handler
+from .registry import BreakerRegistry
 from .request_id import install_request_ids
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 class FlaskGuard:
@@ -35,6 +43,8 @@ class FlaskGuard:
             allowed = ", ".join(key.removeprefix("GUARD_").lower() for key in DEFAULTS)
             raise TypeError(f"FlaskGuard got unknown settings {unknown}; allowed: {allowed}")
         self._overrides = overrides
+        #: The circuit breakers declared with :meth:`breaker`, by name.
+        self.breakers = BreakerRegistry()
         if app is not None:
             self.init_app(app)
 
@@ -48,9 +58,29 @@ class FlaskGuard:
         if "guard" in app.extensions:
             raise RuntimeError(f"A FlaskGuard is already registered on the app {app.name!r}.")
         for key, default in DEFAULTS.items():
-            app.config.setdefault(key, default)
+            app.config.setdefault(key, copy.deepcopy(default))
         config = load_config(app.config, self._overrides)
+        try:
+            self.breakers.use_defaults(config.breaker_defaults, app.name)
+        except ValueError as error:
+            raise GuardConfigError(str(error)) from None
         install_request_ids(app, config.request_id_header, config.trust_request_id)
         install_error_handler(app, config.error_format)
         app.extensions["guard"] = self
         app.extensions["guard.config"] = config
+
+    def breaker(self, name: str, **options: Any) -> Callable[[Callable[P, R]], Callable[P, R]]:
+        """Run the decorated view or function (sync or async) through breaker ``name``.
+
+        ``options`` are those of :class:`~flask_guard.CircuitBreaker`; they update
+        ``GUARD_BREAKER_DEFAULTS``. Every use of the same name shares one breaker. In a view,
+        an open breaker becomes a 503 ``SERVICE_UNAVAILABLE`` error with ``Retry-After``::
+
+            @app.get("/charge/<int:order_id>")
+            @guard.breaker("payments", failure_threshold=5, recovery_timeout=30)
+            def charge(order_id): ...
+
+        :raises ValueError: if ``name`` was declared before with other values for ``options``.
+        """
+        self.breakers.declare(name, options)
+        return self.breakers.decorator(name)

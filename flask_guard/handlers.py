@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 import uuid
 
-from flask import Flask, Response, request
+from flask import Flask, request
 from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.sansio.response import Response
 
+from .breaker_policy import CircuitOpenError
 from .config import ErrorFormat
 from .envelope import (
     ENVELOPE_MIMETYPE,
@@ -82,7 +84,9 @@ def _log_error(
     extra = {"error_id": error_id, "request_id": request_id or "-"}
     args = (request.method, _route(), report.status, report.code, error_id, request_id)
     message = "%s %s answered %s %s (error id %s, request id %s)"
-    if report.status >= 500:
+    if isinstance(error, CircuitOpenError):
+        _log.warning(message, *args, extra=extra)  # shedding load: expected, no traceback
+    elif report.status >= 500:
         _log.error(message, *args, exc_info=_original(error), extra=extra)
     else:
         _log.info(message, *args, extra=extra)

@@ -15,6 +15,12 @@ _log = logging.getLogger(__name__)
 
 #: Sent by the app after rendering an error response; kwargs: error, error_id, status.
 error_handled = _signals.signal("error-handled")
+#: Sent by a breaker after it changed state; kwargs: old, new (CircuitState), reason (str).
+breaker_state_changed = _signals.signal("breaker-state-changed")
+#: Sent by a breaker when it rejects a call without running it; no kwargs.
+breaker_call_rejected = _signals.signal("breaker-call-rejected")
+#: Sent by a breaker after a call failed; kwargs: exception, duration (seconds).
+breaker_call_failed = _signals.signal("breaker-call-failed")
 
 
 def send_safely(signal: NamedSignal, sender: object, **kwargs: object) -> None:
