@@ -8,6 +8,10 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from werkzeug.exceptions import HTTPException
+
+from .errors import ApiError
+
 ExceptionClasses = tuple[type[BaseException], ...]
 
 
@@ -105,9 +109,14 @@ class BreakerPolicy:
         return self.window_size is None
 
     def is_counted_failure(self, error: BaseException) -> bool:
-        """Return whether ``error`` counts as a failure; other exceptions pass uncounted."""
+        """Return whether ``error`` counts as a failure; other exceptions pass uncounted.
+
+        Client errors (an :class:`~flask_guard.ApiError` or ``HTTPException`` below 500)
+        never count: a 404 says nothing about the health of what the breaker protects.
+        """
         return (
-            isinstance(error, self.failure_on)
+            not _is_client_error(error)
+            and isinstance(error, self.failure_on)
             and not isinstance(error, self.ignore)
             and (self.is_failure is None or self.is_failure(error))
         )
@@ -130,6 +139,12 @@ def policy_from(options: Mapping[str, object]) -> BreakerPolicy:
             f"Unknown circuit breaker options {unknown}; known: {sorted(OPTION_NAMES)}"
         )
     return BreakerPolicy(**options)  # type: ignore[arg-type]
+
+
+def _is_client_error(error: BaseException) -> bool:
+    if isinstance(error, ApiError):
+        return error.status < 500
+    return isinstance(error, HTTPException) and error.code is not None and error.code < 500
 
 
 def _positive_int(option: str, value: object) -> None:
