@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import inspect
 import threading
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Callable, Coroutine, Iterator, Mapping
 from typing import Any, ParamSpec, TypeVar
 
 from .breaker import CircuitBreaker
@@ -115,8 +115,8 @@ class BreakerRegistry(Mapping[str, CircuitBreaker]):
         return decorate
 
     def _guard_async(
-        self, name: str, func: Callable[P, Awaitable[R]]
-    ) -> Callable[P, Awaitable[R]]:
+        self, name: str, func: Callable[P, Coroutine[Any, Any, R]]
+    ) -> Callable[P, Coroutine[Any, Any, R]]:
         @functools.wraps(func)
         async def guarded(*args: P.args, **kwargs: P.kwargs) -> R:
             return await self[name].call_async(func, *args, **kwargs)

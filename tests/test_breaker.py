@@ -372,7 +372,9 @@ def test_signals_tell_the_story(
         "breaker_state_changed",
         "breaker_state_changed",
     ]
-    changes = [(k["old"], k["new"], k["reason"]) for n, k in events if n == "breaker_state_changed"]
+    changes = [
+        (k["old"], k["new"], k["reason"]) for n, k in events if n == "breaker_state_changed"
+    ]
     assert changes == [
         (CLOSED, OPEN, "failure_threshold"),
         (OPEN, HALF_OPEN, "recovery_timeout"),

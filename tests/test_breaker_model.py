@@ -12,6 +12,7 @@ from collections.abc import Coroutine, Generator
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -130,17 +131,20 @@ class BreakerMachine(RuleBasedStateMachine):
         half_open_max_calls=st.integers(1, 3),
         success_threshold=st.integers(1, 3),
     )
-    def build(self, failure_threshold: int, half_open_max_calls: int, success_threshold: int) -> None:
+    def build(
+        self, failure_threshold: int, half_open_max_calls: int, success_threshold: int
+    ) -> None:
         self.clock = FakeClock()
-        options = {
-            "failure_threshold": failure_threshold,
-            "half_open_max_calls": half_open_max_calls,
-            "success_threshold": success_threshold,
-        }
         self.breaker = CircuitBreaker(
-            "model", recovery_timeout=RECOVERY, ignore=(KeyError,), clock=self.clock, **options
+            "model",
+            failure_threshold=failure_threshold,
+            half_open_max_calls=half_open_max_calls,
+            success_threshold=success_threshold,
+            recovery_timeout=RECOVERY,
+            ignore=(KeyError,),
+            clock=self.clock,
         )
-        self.model = Model(**options)
+        self.model = Model(failure_threshold, half_open_max_calls, success_threshold)
         self.calls = Calls()
 
     def teardown(self) -> None:
@@ -185,10 +189,9 @@ class BreakerMachine(RuleBasedStateMachine):
         generation, trial = call.ticket
         if outcome == "ok":
             self.model.succeed(generation, trial)
-            try:
+            with pytest.raises(StopIteration) as stop:
                 call.coroutine.send("ok")
-            except StopIteration as stop:
-                assert stop.value == "ok"
+            assert stop.value.value == "ok"
         elif outcome == "fail":
             self.model.fail(generation, trial, self.clock.now)
             self._throw(call, Boom())
