@@ -7,6 +7,7 @@ Goals: closed overhead <= 0.4x circuitbreaker's; open rejection <= 0.35x pybreak
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -14,8 +15,8 @@ from collections.abc import Callable
 
 import circuitbreaker
 import pybreaker
-
 from _timing import best_per_call, parse_args
+
 from flask_guard import CircuitBreaker, CircuitOpenError
 
 THREADS = 8
@@ -47,10 +48,8 @@ def naive_lock_breaker(func: Callable[[], int]) -> Callable[[], int]:
 
 def rejecting(call: Callable[[], object], error: type[Exception]) -> Callable[[], None]:
     def attempt() -> None:
-        try:
+        with contextlib.suppress(error):
             call()
-        except error:
-            pass
 
     return attempt
 
@@ -73,10 +72,8 @@ def open_subjects() -> dict[str, Callable[[], object]]:
     other = circuitbreaker.CircuitBreaker(failure_threshold=1, recovery_timeout=3600)
     other_call = other(bare)
     for _ in range(2):
-        try:
+        with contextlib.suppress(Exception):
             other.call(lambda: 1 / 0)
-        except Exception:
-            pass
     return {
         "flask-guard": rejecting(ours(bare), CircuitOpenError),
         "pybreaker": rejecting(theirs(bare), pybreaker.CircuitBreakerError),
