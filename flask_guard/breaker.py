@@ -342,7 +342,10 @@ class CircuitBreaker:
         self._rejections = next(self._rejection_count)
         if breaker_call_rejected.receivers:
             send_safely(breaker_call_rejected, self)
-        return CircuitOpenError(self._name, self._retry_after(now))
+        # _retry_after() inlined: this runs for every call during a storm of rejections.
+        remaining, longest = self._open_until - now, self._recovery_timeout
+        retry_after = longest if remaining > longest else remaining if remaining > 0.0 else 0.0
+        return CircuitOpenError(self._name, retry_after)
 
     def _try_acquire(self) -> _Admission | None:
         if self._state is CLOSED:
