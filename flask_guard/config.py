@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from .breaker_policy import policy_from
+from .session import SESSION_OPTION_RULES
 
 ErrorFormat = Literal["envelope", "problem"]
 
@@ -23,6 +24,11 @@ DEFAULTS: dict[str, object] = {
     "GUARD_REQUEST_ID_HEADER": "X-Request-ID",
     "GUARD_TRUST_REQUEST_ID": True,
     "GUARD_BREAKER_DEFAULTS": {},
+    "GUARD_HTTP_RETRIES": 3,
+    "GUARD_HTTP_BACKOFF_FACTOR": 0.5,
+    "GUARD_HTTP_TIMEOUT": (3.05, 10.0),
+    "GUARD_HTTP_POOL_MAXSIZE": 10,
+    "GUARD_HTTP_MAX_RETRY_AFTER": 10.0,
 }
 
 _HEADER_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
@@ -40,6 +46,8 @@ class GuardConfig:
     request_id_header: str
     trust_request_id: bool
     breaker_defaults: dict[str, object]
+    http: dict[str, object]
+    """Keyword arguments of :func:`~flask_guard.robust_session` for ``guard.session``."""
 
 
 def override_key(name: str) -> str:
@@ -60,6 +68,7 @@ def load_config(app_config: Mapping[str, object], overrides: Mapping[str, object
         request_id_header=_header_name(values, "GUARD_REQUEST_ID_HEADER"),
         trust_request_id=_bool(values, "GUARD_TRUST_REQUEST_ID"),
         breaker_defaults=_breaker_defaults(values, "GUARD_BREAKER_DEFAULTS"),
+        http=_http_options(values),
     )
 
 
@@ -109,3 +118,26 @@ def _breaker_defaults(values: Mapping[str, object], key: str) -> dict[str, objec
             f"{key} must hold valid breaker options ({error}), got {value!r}"
         ) from None
     return dict(value)
+
+
+_HTTP_OPTIONS = {
+    "GUARD_HTTP_RETRIES": "retries",
+    "GUARD_HTTP_BACKOFF_FACTOR": "backoff_factor",
+    "GUARD_HTTP_TIMEOUT": "timeout",
+    "GUARD_HTTP_POOL_MAXSIZE": "pool_maxsize",
+    "GUARD_HTTP_MAX_RETRY_AFTER": "max_retry_after",
+}
+
+
+def _http_options(values: Mapping[str, object]) -> dict[str, object]:
+    """Return the ``GUARD_HTTP_*`` values as :func:`~flask_guard.robust_session` arguments."""
+    options = {}
+    for key, name in _HTTP_OPTIONS.items():
+        value = values[key]
+        if isinstance(value, list):  # JSON from the environment has no tuples
+            value = tuple(value)
+        valid, allowed = SESSION_OPTION_RULES[name]
+        if not valid(value):
+            raise _invalid(key, value, allowed)
+        options[name] = value
+    return options

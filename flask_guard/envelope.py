@@ -9,10 +9,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
 
+import requests
 from werkzeug.exceptions import BadRequest, HTTPException, InternalServerError
 
 from .breaker_policy import CircuitOpenError
 from .errors import ApiError
+from .session import upstream_host
 
 INTERNAL_ERROR_CODE = "INTERNAL_SERVER_ERROR"
 INTERNAL_ERROR_MESSAGE = (
@@ -20,6 +22,9 @@ INTERNAL_ERROR_MESSAGE = (
 )
 MALFORMED_JSON_MESSAGE = "The request body is not valid JSON."
 CIRCUIT_OPEN_MESSAGE = "A service this request depends on is temporarily unavailable."
+UPSTREAM_UNAVAILABLE_MESSAGE = "A service this request depends on could not be reached."
+UPSTREAM_TIMEOUT_MESSAGE = "A service this request depends on did not answer in time."
+BAD_GATEWAY_MESSAGE = "A service this request depends on answered with an error."
 
 ENVELOPE_MIMETYPE = "application/json"
 PROBLEM_MIMETYPE = "application/problem+json"
@@ -57,6 +62,27 @@ def report_for(error: Exception) -> ErrorReport:
         return INTERNAL_ERROR
     if isinstance(error, HTTPException) and error.code is not None:
         return _report_for_http(error, error.code)
+    if isinstance(error, requests.RequestException):
+        return _report_for_upstream(error)
+    return INTERNAL_ERROR
+
+
+def _report_for_upstream(error: requests.RequestException) -> ErrorReport:
+    """Describe a failed outgoing call by the upstream's host, never its full URL."""
+    request = error.request
+    response = error.response
+    url = getattr(request, "url", None) or getattr(response, "url", None)
+    details = ({"upstream": upstream_host(url)},)
+    if isinstance(error, requests.Timeout):  # before ConnectionError: ConnectTimeout is both
+        return ErrorReport(504, "UPSTREAM_TIMEOUT", UPSTREAM_TIMEOUT_MESSAGE, details)
+    if isinstance(error, requests.ConnectionError):
+        return ErrorReport(503, "UPSTREAM_UNAVAILABLE", UPSTREAM_UNAVAILABLE_MESSAGE, details)
+    if (
+        isinstance(error, requests.HTTPError)
+        and response is not None
+        and response.status_code >= 500
+    ):
+        return ErrorReport(502, "BAD_GATEWAY", BAD_GATEWAY_MESSAGE, details)
     return INTERNAL_ERROR
 
 

@@ -6,12 +6,14 @@ import copy
 from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar
 
-from flask import Flask
+import requests
+from flask import Flask, current_app, has_app_context
 
 from .config import DEFAULTS, GuardConfigError, load_config, override_key
 from .handlers import install_error_handler
 from .registry import BreakerRegistry
 from .request_id import install_request_ids
+from .session import shared_session
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -45,6 +47,7 @@ class FlaskGuard:
         self._overrides = overrides
         #: The circuit breakers declared with :meth:`breaker`, by name.
         self.breakers = BreakerRegistry()
+        self._sessions: dict[str, requests.Session] = {}
         if app is not None:
             self.init_app(app)
 
@@ -66,8 +69,33 @@ class FlaskGuard:
             raise GuardConfigError(str(error)) from None
         install_request_ids(app, config.request_id_header, config.trust_request_id)
         install_error_handler(app, config.error_format)
+        session = shared_session(**config.http, request_id_header=config.request_id_header)
+        self._sessions[app.name] = session
         app.extensions["guard"] = self
         app.extensions["guard.config"] = config
+        app.extensions["guard.session"] = session
+
+    @property
+    def session(self) -> requests.Session:
+        """The app's :func:`~flask_guard.robust_session`, built from ``GUARD_HTTP_*``.
+
+        It retries, applies a default timeout, keeps no cookies (it is shared by every
+        user's requests) and sends the current request id in ``GUARD_REQUEST_ID_HEADER``.
+        Inside an app context it is that app's session; outside one, that of the only app
+        this guard serves.
+
+        :raises RuntimeError: before ``init_app``, or outside an app context when the guard
+            serves several apps.
+        """
+        if has_app_context() and "guard.session" in current_app.extensions:
+            session: requests.Session = current_app.extensions["guard.session"]
+            return session
+        if len(self._sessions) == 1:
+            return next(iter(self._sessions.values()))
+        raise RuntimeError(
+            "guard.session needs an app: call init_app first, or, when this FlaskGuard serves "
+            "several apps, use guard.session inside an app context"
+        )
 
     def breaker(self, name: str, **options: Any) -> Callable[[Callable[P, R]], Callable[P, R]]:
         """Run the decorated view or function (sync or async) through breaker ``name``.

@@ -21,6 +21,11 @@ breaker_state_changed = _signals.signal("breaker-state-changed")
 breaker_call_rejected = _signals.signal("breaker-call-rejected")
 #: Sent by a breaker after a call failed; kwargs: exception, duration (seconds).
 breaker_call_failed = _signals.signal("breaker-call-failed")
+#: Sent by the retried function before waiting to retry; kwargs: attempt (the one that just
+#: failed, 1-based), delay (seconds), exception (None when retrying on a result).
+retry_attempted = _signals.signal("retry-attempted")
+#: Sent by the retried function on giving up; kwargs: attempts, exception (or None).
+retry_exhausted = _signals.signal("retry-exhausted")
 
 
 def send_safely(signal: NamedSignal, sender: object, **kwargs: object) -> None:
