@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
-from urllib3.exceptions import InvalidHeader, MaxRetryError, ResponseError
+from urllib3.exceptions import InvalidHeader, MaxRetryError, ReadTimeoutError, ResponseError
 from urllib3.response import BaseHTTPResponse
 from urllib3.util.retry import Retry
 
@@ -116,7 +116,7 @@ class GuardedAdapter(HTTPAdapter):
                 request.headers[self._request_id_header] = request_id
         breaker = self._breaker_for(request.url)
         if breaker is None:
-            return super().send(request, timeout=timeout, **kwargs)
+            return self._send(request, timeout, kwargs)
         try:
             return breaker.call(self._send_counting_5xx, request, timeout, kwargs)
         except UpstreamServerError as failed:
@@ -125,10 +125,23 @@ class GuardedAdapter(HTTPAdapter):
     def _send_counting_5xx(
         self, request: requests.PreparedRequest, timeout: Any, kwargs: Mapping[str, Any]
     ) -> requests.Response:
-        response = super().send(request, timeout=timeout, **kwargs)
+        response = self._send(request, timeout, kwargs)
         if response.status_code >= 500:
             raise UpstreamServerError(response)
         return response
+
+    def _send(
+        self, request: requests.PreparedRequest, timeout: Any, kwargs: Mapping[str, Any]
+    ) -> requests.Response:
+        try:
+            return super().send(request, timeout=timeout, **kwargs)
+        except requests.ConnectionError as error:
+            # Read timeouts that used up the retries reach requests wrapped in a
+            # MaxRetryError, which it reports as a ConnectionError; say what happened.
+            cause = error.args[0] if error.args else None
+            if isinstance(getattr(cause, "reason", None), ReadTimeoutError):
+                raise requests.ReadTimeout(cause, request=request) from error
+            raise
 
     def _breaker_for(self, url: str | None) -> CircuitBreaker | None:
         if not isinstance(self._breaker, str):

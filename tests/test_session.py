@@ -1,0 +1,228 @@
+"""robust_session and guard.session against real servers on loopback."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import requests
+from flask import Flask
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
+
+from flask_guard import (
+    CircuitBreaker,
+    CircuitOpenError,
+    FlaskGuard,
+    GuardConfigError,
+    robust_session,
+)
+from flask_guard.session import GuardedAdapter
+
+from .conftest import make_app
+
+
+def test_503_with_retry_after_is_retried_after_waiting(httpserver: HTTPServer) -> None:
+    httpserver.expect_ordered_request("/stock").respond_with_data(
+        "busy", status=503, headers={"Retry-After": "1"}
+    )
+    httpserver.expect_ordered_request("/stock").respond_with_json({"sku": 3})
+    started = time.monotonic()
+    response = robust_session().get(httpserver.url_for("/stock"))
+    waited = time.monotonic() - started
+    assert response.json() == {"sku": 3}
+    assert len(httpserver.log) == 2
+    assert 0.9 <= waited < 5
+
+
+def test_post_is_not_retried_by_default(httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/charge").respond_with_data("busy", status=503)
+    response = robust_session(backoff_factor=0).post(httpserver.url_for("/charge"), json={})
+    assert response.status_code == 503
+    assert len(httpserver.log) == 1
+
+
+def test_post_is_retried_when_allowed(httpserver: HTTPServer) -> None:
+    httpserver.expect_ordered_request("/charge").respond_with_data("busy", status=502)
+    httpserver.expect_ordered_request("/charge").respond_with_data("ok")
+    session = robust_session(backoff_factor=0, allowed_methods={"POST"})
+    assert session.post(httpserver.url_for("/charge")).text == "ok"
+
+
+def test_final_5xx_response_is_returned_not_raised(httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/rates").respond_with_data("down", status=500)
+    response = robust_session(retries=2, backoff_factor=0).get(httpserver.url_for("/rates"))
+    assert response.status_code == 500
+    assert len(httpserver.log) == 3
+
+
+def test_retry_after_beyond_the_maximum_is_not_waited_for(httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/rates").respond_with_data(
+        "come back in an hour", status=503, headers={"Retry-After": "3600"}
+    )
+    started = time.monotonic()
+    response = robust_session().get(httpserver.url_for("/rates"))
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "3600"
+    assert len(httpserver.log) == 1
+    assert time.monotonic() - started < 5
+
+
+@pytest.mark.parametrize("header", ["soon", "-5", "Thu, 99 Zzz 2026"])
+def test_malformed_retry_after_means_normal_backoff(httpserver: HTTPServer, header: str) -> None:
+    httpserver.expect_ordered_request("/rates").respond_with_data(
+        "busy", status=429, headers={"Retry-After": header}
+    )
+    httpserver.expect_ordered_request("/rates").respond_with_data("ok")
+    response = robust_session(backoff_factor=0).get(httpserver.url_for("/rates"))
+    assert response.text == "ok"
+
+
+def test_hanging_upstream_is_bounded_by_the_default_timeout(hanging_url: str) -> None:
+    session = robust_session(retries=1, backoff_factor=0, timeout=(1, 0.2))
+    started = time.monotonic()
+    with pytest.raises(requests.ReadTimeout, match="Read timed out"):
+        session.get(hanging_url)
+    assert time.monotonic() - started < 5
+
+
+def test_explicit_timeout_wins_over_the_default(hanging_url: str) -> None:
+    session = robust_session(retries=0, timeout=60)
+    with pytest.raises(requests.ReadTimeout):
+        session.get(hanging_url, timeout=0.2)
+
+
+def test_connection_refused_is_retried_then_raised(refused_url: str) -> None:
+    with pytest.raises(requests.ConnectionError, match="Max retries exceeded"):
+        robust_session(retries=2, backoff_factor=0).get(refused_url)
+
+
+def test_per_host_breaker_opens_then_makes_no_connection(httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/rates").respond_with_data("down", status=500)
+    session = robust_session(retries=0, breaker="per-host")
+    url = httpserver.url_for("/rates")
+    for _ in range(5):
+        assert session.get(url).status_code == 500
+    with pytest.raises(CircuitOpenError) as excinfo:
+        session.get(url)
+    assert len(httpserver.log) == 5
+    adapter = session.get_adapter(url)
+    assert isinstance(adapter, GuardedAdapter)
+    assert excinfo.value.name == f"{httpserver.host}:{httpserver.port}"
+    assert list(adapter.breakers) == [excinfo.value.name]
+
+
+def test_given_breaker_counts_connection_failures(
+    refused_url: str, httpserver: HTTPServer
+) -> None:
+    breaker = CircuitBreaker("payments", failure_threshold=2)
+    session = robust_session(retries=0, breaker=breaker)
+    for _ in range(2):
+        with pytest.raises(requests.ConnectionError):
+            session.get(refused_url)
+    with pytest.raises(CircuitOpenError):
+        session.get(httpserver.url_for("/anything"))
+    assert httpserver.log == []
+
+
+def test_4xx_do_not_count_against_the_breaker(httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/orders/9").respond_with_data("no such order", status=404)
+    breaker = CircuitBreaker("orders", failure_threshold=1)
+    session = robust_session(retries=0, breaker=breaker)
+    for _ in range(3):
+        assert session.get(httpserver.url_for("/orders/9")).status_code == 404
+    assert breaker.stats.total_failures == 0
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"retries": -1}, "retries must be a whole number, 0 or more, got -1"),
+        ({"timeout": 0}, "timeout must be seconds above 0"),
+        ({"timeout": (1, 2, 3)}, "timeout must be seconds above 0"),
+        ({"pool_maxsize": 0}, "pool_maxsize must be a whole number of at least 1"),
+        ({"max_retry_after": -1}, "max_retry_after must be seconds, 0 or more"),
+    ],
+)
+def test_invalid_session_options_are_explained(options: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        robust_session(**options)  # type: ignore[arg-type]
+
+
+def guarded(**config: object) -> tuple[Flask, FlaskGuard]:
+    app = make_app(**config)
+    return app, FlaskGuard(app)
+
+
+def test_guard_session_sends_the_request_id_inside_requests(httpserver: HTTPServer) -> None:
+    seen: list[str | None] = []
+
+    def record(request: Request) -> Response:
+        seen.append(request.headers.get("X-Request-ID"))
+        return Response("ok")
+
+    httpserver.expect_request("/audit").respond_with_handler(record)
+    app, guard = guarded()
+
+    @app.get("/orders")
+    def orders() -> str:
+        return guard.session.get(httpserver.url_for("/audit")).text
+
+    response = app.test_client().get("/orders", headers={"X-Request-ID": "trace-7"})
+    assert response.text == "ok"
+    guard.session.get(httpserver.url_for("/audit"))  # outside a request: no id to send
+    assert seen == ["trace-7", None]
+
+
+def test_guard_session_keeps_no_cookies(httpserver: HTTPServer) -> None:
+    cookies: list[str | None] = []
+
+    def set_cookie(request: Request) -> Response:
+        cookies.append(request.headers.get("Cookie"))
+        response = Response("ok")
+        response.set_cookie("session", "user-a")
+        return response
+
+    httpserver.expect_request("/login").respond_with_handler(set_cookie)
+    _, guard = guarded()
+    guard.session.get(httpserver.url_for("/login"))
+    guard.session.get(httpserver.url_for("/login"))
+    assert cookies == [None, None]
+
+
+def test_guard_session_is_built_from_config() -> None:
+    _, guard = guarded(
+        GUARD_HTTP_TIMEOUT=[1, 2], GUARD_HTTP_RETRIES=5, GUARD_HTTP_MAX_RETRY_AFTER=3.0
+    )
+    adapter = guard.session.get_adapter("https://example.test")
+    assert isinstance(adapter, GuardedAdapter)
+    assert adapter.timeout == (1, 2)
+    assert adapter.max_retries.total == 5
+    assert adapter.max_retries.max_retry_after == 3.0  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "allowed"),
+    [
+        ("GUARD_HTTP_RETRIES", -1, "a whole number, 0 or more"),
+        ("GUARD_HTTP_TIMEOUT", "3", "seconds above 0, or a (connect, read) pair of them"),
+        ("GUARD_HTTP_POOL_MAXSIZE", 0, "a whole number of at least 1"),
+        ("GUARD_HTTP_BACKOFF_FACTOR", -0.5, "a number, 0 or more"),
+    ],
+)
+def test_invalid_http_config_fails_at_init_app(key: str, value: object, allowed: str) -> None:
+    with pytest.raises(
+        GuardConfigError,
+        match="^" + key + " must be " + allowed.replace("(", r"\(").replace(")", r"\)"),
+    ):
+        guarded(**{key: value})
+
+
+def test_guard_session_needs_an_app() -> None:
+    with pytest.raises(RuntimeError, match="call init_app first"):
+        FlaskGuard().session  # noqa: B018
+    guard = FlaskGuard()
+    guard.init_app(make_app())
+    guard.init_app(Flask("second"))
+    with pytest.raises(RuntimeError, match="several apps"):
+        guard.session  # noqa: B018

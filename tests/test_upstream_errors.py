@@ -1,0 +1,61 @@
+"""Upstream failures that escape a view become envelopes naming the host, never the URL."""
+
+from __future__ import annotations
+
+import pytest
+from flask import Flask
+from pytest_httpserver import HTTPServer
+
+from flask_guard import FlaskGuard
+
+from .conftest import error_of, make_app
+
+
+@pytest.fixture
+def app() -> Flask:
+    app = make_app(GUARD_HTTP_RETRIES=0, GUARD_HTTP_TIMEOUT=(1.0, 0.2))
+    guard = FlaskGuard(app)
+
+    @app.get("/proxy")
+    def proxy() -> str:
+        url = app.config["UPSTREAM_URL"]
+        response = guard.session.get(url)
+        response.raise_for_status()
+        return response.text
+
+    return app
+
+
+def call_upstream(app: Flask, base_url: str) -> dict[str, object]:
+    netloc = base_url.removeprefix("http://")
+    app.config["UPSTREAM_URL"] = f"http://user:hunter2@{netloc}/secret/path?token=abc123"
+    response = app.test_client().get("/proxy")
+    text = response.get_data(as_text=True)
+    for leak in ("hunter2", "abc123", "/secret/path", "user:"):
+        assert leak not in text
+    return error_of(response)
+
+
+def test_connection_refused_is_a_503(app: Flask, refused_url: str) -> None:
+    error = call_upstream(app, refused_url)
+    assert (error["status"], error["code"]) == (503, "UPSTREAM_UNAVAILABLE")
+    assert error["details"] == [{"upstream": refused_url.removeprefix("http://")}]
+
+
+def test_timeout_is_a_504(app: Flask, hanging_url: str) -> None:
+    error = call_upstream(app, hanging_url)
+    assert (error["status"], error["code"]) == (504, "UPSTREAM_TIMEOUT")
+    assert error["details"] == [{"upstream": hanging_url.removeprefix("http://")}]
+
+
+def test_upstream_5xx_raised_for_status_is_a_502(app: Flask, httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/secret/path").respond_with_data("down", status=500)
+    error = call_upstream(app, httpserver.url_for("/").rstrip("/"))
+    assert (error["status"], error["code"]) == (502, "BAD_GATEWAY")
+    assert error["details"] == [{"upstream": f"{httpserver.host}:{httpserver.port}"}]
+
+
+def test_upstream_4xx_raised_for_status_is_our_500(app: Flask, httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/secret/path").respond_with_data("gone", status=410)
+    error = call_upstream(app, httpserver.url_for("/").rstrip("/"))
+    assert (error["status"], error["code"]) == (500, "INTERNAL_SERVER_ERROR")
