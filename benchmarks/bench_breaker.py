@@ -15,8 +15,8 @@ from collections.abc import Callable
 
 import circuitbreaker
 import pybreaker
-from _timing import best_per_call, parse_args
 
+from _timing import best_per_call, parse_args
 from flask_guard import CircuitBreaker, CircuitOpenError
 
 THREADS = 8

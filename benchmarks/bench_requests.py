@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from _timing import best_per_call, parse_args
 from flask import Flask
 from werkzeug.test import EnvironBuilder
 
+from _timing import best_per_call, parse_args
 from flask_guard import FlaskGuard
 
 if TYPE_CHECKING:

@@ -1,0 +1,75 @@
+"""Outgoing calls: robust_session vs requests.Session, retry_with_backoff vs tenacity.
+
+Run: ``python benchmarks/bench_outbound.py`` (``--smoke`` to check it runs).
+Goals: robust_session / requests.Session <= 1.05 per request against the same local server;
+retry_with_backoff's overhead on a call that succeeds first time below tenacity.retry's.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable
+
+import requests
+import tenacity
+from werkzeug.serving import WSGIRequestHandler, make_server
+
+from _timing import best_per_call, parse_args
+from flask_guard import retry_with_backoff, robust_session
+
+
+def tiny_app(environ: dict[str, object], start_response: Callable[..., object]) -> Iterable[bytes]:
+    start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", "11")])
+    return [b'{"ok":true}']
+
+
+class KeepAlive(WSGIRequestHandler):
+    """HTTP/1.1, so both sessions reuse pooled connections as they would in production."""
+
+    protocol_version = "HTTP/1.1"
+
+
+def bare() -> int:
+    return 1
+
+
+def main() -> None:
+    args = parse_args(__doc__ or "")
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
+    requests_per_round, calls, rounds = (20, 200, 2) if args.smoke else (2000, 200_000, 7)
+
+    server = make_server("127.0.0.1", 0, tiny_app, threaded=True, request_handler=KeepAlive)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.port}/rates"
+    plain, robust = requests.Session(), robust_session()
+    sessions = {
+        "requests.Session": lambda: plain.get(url, timeout=(3.05, 10.0)).content,
+        "robust_session": lambda: robust.get(url).content,
+    }
+    best = best_per_call(sessions, requests_per_round, rounds)
+    server.shutdown()
+    print("Per request against a local server:")
+    for name, seconds in best.items():
+        print(f"  {name:20} {seconds * 1e6:8.1f} us")
+    ratio = best["robust_session"] / best["requests.Session"]
+    print(f"  robust_session / requests.Session: {ratio:.3f}x   goal <= 1.05x")
+
+    retried = {
+        "bare call": bare,
+        "retry_with_backoff": retry_with_backoff()(bare),
+        "tenacity.retry": tenacity.retry(
+            stop=tenacity.stop_after_attempt(3), wait=tenacity.wait_random_exponential(0.1, 10)
+        )(bare),
+    }
+    timing = best_per_call(retried, calls // 10, rounds)
+    base = timing.pop("bare call")
+    print(f"Overhead on a call that succeeds first time (bare call {base * 1e9:.0f} ns):")
+    for name, seconds in timing.items():
+        print(f"  {name:20} {(seconds - base) * 1e9:8.0f} ns")
+    ours, theirs = (timing[n] - base for n in ("retry_with_backoff", "tenacity.retry"))
+    print(f"  retry_with_backoff / tenacity.retry: {ours / theirs:.2f}x   goal < 1x")
+
+
+if __name__ == "__main__":
+    main()
