@@ -55,7 +55,7 @@ def main() -> None:
     ratio = best["robust_session"] / best["requests.Session"]
     print(f"  robust_session / requests.Session: {ratio:.3f}x   goal <= 1.05x")
 
-    retried = {
+    retried: dict[str, Callable[[], object]] = {
         "bare call": bare,
         "retry_with_backoff": retry_with_backoff()(bare),
         "tenacity.retry": tenacity.retry(
