@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from .breaker_policy import policy_from
+from .sentry import SentrySettings
 from .session import SESSION_OPTION_RULES
 
 ErrorFormat = Literal["envelope", "problem"]
@@ -29,6 +30,12 @@ DEFAULTS: dict[str, object] = {
     "GUARD_HTTP_TIMEOUT": (3.05, 10.0),
     "GUARD_HTTP_POOL_MAXSIZE": 10,
     "GUARD_HTTP_MAX_RETRY_AFTER": 10.0,
+    "GUARD_SENTRY_ENVIRONMENT": None,
+    "GUARD_SENTRY_RELEASE": None,
+    "GUARD_SENTRY_SAMPLE_RATE": 1.0,
+    "GUARD_SENTRY_TRACES_SAMPLE_RATE": None,
+    "GUARD_SENTRY_CAPTURE_4XX": False,
+    "GUARD_SENTRY_SCRUB_FIELDS": (),
 }
 
 _HEADER_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
@@ -48,6 +55,7 @@ class GuardConfig:
     breaker_defaults: dict[str, object]
     http: dict[str, object]
     """Keyword arguments of :func:`~flask_guard.robust_session` for ``guard.session``."""
+    sentry: SentrySettings
 
 
 def override_key(name: str) -> str:
@@ -69,6 +77,14 @@ def load_config(app_config: Mapping[str, object], overrides: Mapping[str, object
         trust_request_id=_bool(values, "GUARD_TRUST_REQUEST_ID"),
         breaker_defaults=_breaker_defaults(values, "GUARD_BREAKER_DEFAULTS"),
         http=_http_options(values),
+        sentry=SentrySettings(
+            environment=_optional_text(values, "GUARD_SENTRY_ENVIRONMENT"),
+            release=_optional_text(values, "GUARD_SENTRY_RELEASE"),
+            sample_rate=_rate(values, "GUARD_SENTRY_SAMPLE_RATE"),
+            traces_sample_rate=_optional_rate(values, "GUARD_SENTRY_TRACES_SAMPLE_RATE"),
+            capture_4xx=_bool(values, "GUARD_SENTRY_CAPTURE_4XX"),
+            scrub_fields=_names(values, "GUARD_SENTRY_SCRUB_FIELDS"),
+        ),
     )
 
 
@@ -141,3 +157,28 @@ def _http_options(values: Mapping[str, object]) -> dict[str, object]:
             raise _invalid(key, value, allowed)
         options[name] = value
     return options
+
+
+def _optional_text(values: Mapping[str, object], key: str) -> str | None:
+    value = values[key]
+    if value is None or (isinstance(value, str) and value):
+        return value
+    raise _invalid(key, value, "a non-empty string or None")
+
+
+def _rate(values: Mapping[str, object], key: str) -> float:
+    value = values[key]
+    if isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= 1:
+        return float(value)
+    raise _invalid(key, value, "a number from 0 to 1")
+
+
+def _optional_rate(values: Mapping[str, object], key: str) -> float | None:
+    return None if values[key] is None else _rate(values, key)
+
+
+def _names(values: Mapping[str, object], key: str) -> tuple[str, ...]:
+    value = values[key]
+    if isinstance(value, list | tuple) and all(isinstance(n, str) and n for n in value):
+        return tuple(value)
+    raise _invalid(key, value, "a list of field or header names, e.g. ['X-Customer-Email']")

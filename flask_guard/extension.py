@@ -13,6 +13,7 @@ from .config import DEFAULTS, GuardConfigError, load_config, override_key
 from .handlers import install_error_handler
 from .registry import BreakerRegistry
 from .request_id import install_request_ids
+from .sentry import setup_sentry
 from .session import shared_session
 
 P = ParamSpec("P")
@@ -68,7 +69,7 @@ class FlaskGuard:
         except ValueError as error:
             raise GuardConfigError(str(error)) from None
         install_request_ids(app, config.request_id_header, config.trust_request_id)
-        install_error_handler(app, config.error_format)
+        install_error_handler(app, config.error_format, setup_sentry(app, config.sentry))
         session = shared_session(**config.http, request_id_header=config.request_id_header)
         self._sessions[app.name] = session
         app.extensions["guard"] = self

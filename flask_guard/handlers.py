@@ -24,6 +24,7 @@ from .envelope import (
 )
 from .errors import ApiError
 from .request_id import current_request_id
+from .sentry import SentryReporter
 from .signals import error_handled, send_safely
 
 _log = logging.getLogger(__name__)
@@ -34,7 +35,9 @@ def new_error_id() -> str:
     return uuid.uuid4().hex
 
 
-def install_error_handler(app: Flask, error_format: ErrorFormat) -> None:
+def install_error_handler(
+    app: Flask, error_format: ErrorFormat, reporter: SentryReporter | None
+) -> None:
     """Answer every error ``app`` does not handle more specifically with a JSON error.
 
     The handler is registered for :class:`Exception` at app level, so Flask's lookup order
@@ -52,13 +55,22 @@ def install_error_handler(app: Flask, error_format: ErrorFormat) -> None:
                 return error  # a redirect, or a response the application built itself
         elif not isinstance(error, ApiError) and _propagates(app):
             raise error  # Flask re-raises it too: the debugger and test runners show it
-        return respond(app, error, build, mimetype)
+        return respond(app, error, build, mimetype, reporter)
 
     app.register_error_handler(Exception, handle_error)
 
 
-def respond(app: Flask, error: Exception, build: BodyBuilder, mimetype: str) -> Response:
-    """Render, log and signal ``error``; fall back to a minimal 500 if rendering fails."""
+def respond(
+    app: Flask,
+    error: Exception,
+    build: BodyBuilder,
+    mimetype: str,
+    reporter: SentryReporter | None,
+) -> Response:
+    """Render, log, report and signal ``error``; fall back to a minimal 500 if rendering fails.
+
+    With Sentry on, the error id is the id of the Sentry event.
+    """
     report = report_for(error)
     error_id = new_error_id()
     request_id = current_request_id()
@@ -74,6 +86,8 @@ def respond(app: Flask, error: Exception, build: BodyBuilder, mimetype: str) -> 
         response = app.response_class(body, status=500, mimetype=mimetype)
     response.headers["X-Error-ID"] = error_id
     _log_error(error, report, error_id, request_id)
+    if reporter is not None and reporter.wants(error, report):
+        reporter.capture(_original(error), report, error_id, request_id, _route())
     send_safely(error_handled, app, error=error, error_id=error_id, status=report.status)
     return response
 

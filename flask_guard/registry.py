@@ -89,6 +89,10 @@ class BreakerRegistry(Mapping[str, CircuitBreaker]):
                 self._breakers[name] = CircuitBreaker(name, **options)
             return self._breakers[name]
 
+    def built(self) -> list[CircuitBreaker]:
+        """Return the breakers built so far (declared ones are built on first use)."""
+        return list(self._breakers.values())
+
     def __iter__(self) -> Iterator[str]:
         return iter(list(self._options))
 
