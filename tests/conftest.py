@@ -7,13 +7,20 @@ import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import pytest
+import sentry_sdk
 from flask import Flask
 from werkzeug.serving import make_server
 from werkzeug.test import TestResponse
 
 from flask_guard import FlaskGuard
+
+from .sentry_ingest import SentryIngest
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIApplication
 
 HEX32 = re.compile(r"[0-9a-f]{32}")
 
@@ -46,7 +53,7 @@ def error_of(response: TestResponse) -> dict[str, object]:
 
 
 @contextmanager
-def serving(app: Flask) -> Iterator[str]:
+def serving(app: WSGIApplication) -> Iterator[str]:
     """Serve ``app`` with a threaded werkzeug server on a free loopback port; yield its URL."""
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -111,3 +118,15 @@ def refused_url() -> str:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     return f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture
+def sentry_ingest(monkeypatch: pytest.MonkeyPatch) -> Iterator[SentryIngest]:
+    """Run a local Sentry ingest; stop any Sentry client the test started."""
+    monkeypatch.delenv("SENTRY_DSN", raising=False)
+    ingest = SentryIngest()
+    with serving(ingest) as url:
+        ingest.url = url
+        yield ingest
+        sentry_sdk.get_client().close(timeout=2)
+        sentry_sdk.get_global_scope().set_client(None)
