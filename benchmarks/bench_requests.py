@@ -21,8 +21,9 @@ if TYPE_CHECKING:
 GOAL = 1.15
 
 
-def make_app(guarded: bool) -> Flask:
+def make_app(guarded: bool, **config: object) -> Flask:
     app = Flask(f"bench_{guarded}")
+    app.config.update(config)
     if guarded:
         FlaskGuard(app)
 
