@@ -14,12 +14,14 @@ import logging
 import math
 import threading
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar, cast, overload
 
 from .breaker_policy import BreakerPolicy, CircuitOpenError, CircuitState, ExceptionClasses
 from .signals import breaker_call_failed, breaker_call_rejected, breaker_state_changed, send_safely
+from .storage import Command, SharedState, SharedStorage
 from .window import OutcomeWindow
 
 _log = logging.getLogger(__name__)
@@ -28,6 +30,9 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 CLOSED, OPEN, HALF_OPEN = CircuitState.CLOSED, CircuitState.OPEN, CircuitState.HALF_OPEN
+
+#: Seconds a process rejects calls locally after the fleet's trial leases were all taken.
+SHARED_RECHECK_INTERVAL = 0.1
 
 
 def _invoke(func: Callable[..., R], /, *args: Any, **kwargs: Any) -> R:
@@ -69,6 +74,7 @@ class BreakerStats:
 class _Admission:
     generation: int
     trial: bool
+    lease: str | None = None
 
 
 class CircuitBreaker:
@@ -119,6 +125,7 @@ class CircuitBreaker:
         is_failure: Callable[[BaseException], bool] | None = None,
         fallback: Callable[[Exception], Any] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        storage: SharedStorage | None = None,
     ) -> None:
         self.policy = BreakerPolicy(
             failure_threshold=failure_threshold,
@@ -160,6 +167,10 @@ class CircuitBreaker:
         self._rejections = 0
         self._last_failure: str | None = None
         self._last_failure_at: float | None = None
+        self._shared_version = 0
+        self._storage = storage
+        if storage is not None:
+            storage.attach(self)
 
     def __repr__(self) -> str:
         return f"<CircuitBreaker {self._name!r} {self._state.value}>"
@@ -246,13 +257,17 @@ class CircuitBreaker:
         try:
             result = func(*args, **kwargs)
         except Exception as error:
-            if self._on_error(admission.generation, admission.trial, error, self._clock() - start):
+            duration = self._clock() - start
+            if self._on_error(
+                admission.generation, admission.trial, error, duration, admission.lease
+            ):
                 return cast(R, self._fallback(error))  # type: ignore[misc]
             raise
         except BaseException:
-            self._on_neutral(admission.generation, admission.trial)
+            self._on_neutral(admission.generation, admission.trial, admission.lease)
             raise
-        self._on_success(admission.generation, admission.trial, self._clock() - start)
+        duration = self._clock() - start
+        self._on_success(admission.generation, admission.trial, duration, admission.lease)
         return result
 
     async def call_async(
@@ -272,13 +287,17 @@ class CircuitBreaker:
         try:
             result = await func(*args, **kwargs)
         except Exception as error:
-            if self._on_error(admission.generation, admission.trial, error, self._clock() - start):
+            duration = self._clock() - start
+            if self._on_error(
+                admission.generation, admission.trial, error, duration, admission.lease
+            ):
                 return cast(R, self._fallback(error))  # type: ignore[misc]
             raise
         except BaseException:
-            self._on_neutral(admission.generation, admission.trial)
+            self._on_neutral(admission.generation, admission.trial, admission.lease)
             raise
-        self._on_success(admission.generation, admission.trial, self._clock() - start)
+        duration = self._clock() - start
+        self._on_success(admission.generation, admission.trial, duration, admission.lease)
         return result
 
     @overload
@@ -303,6 +322,8 @@ class CircuitBreaker:
 
     def force_open(self) -> None:
         """Open the breaker and keep it open until :meth:`force_close` or :meth:`reset`."""
+        if self._shared_command("force_open", "forced_open"):
+            return
         with self._lock:
             self._forced = True
             if self._state is OPEN:
@@ -314,12 +335,15 @@ class CircuitBreaker:
 
     def force_close(self) -> None:
         """Close the breaker now, forgetting the failures counted so far."""
+        if self._shared_command("close", "forced_close"):
+            return
         with self._lock:
             transition = self._close("forced_close")
         self._announce(transition)
 
     def reset(self) -> None:
         """Return the breaker to its initial state: closed, with every counter at zero."""
+        self._shared_command("reset", "reset")
         with self._lock:
             transition = self._close("reset")
             self._total_failures = self._rejections = 0
@@ -327,10 +351,107 @@ class CircuitBreaker:
             self._last_failure = self._last_failure_at = None
         self._announce(transition)
 
+    # Shared state: every step the fleet must agree on goes to the storage, when there is one.
+
+    def sync(self, shared: SharedState, resync: bool = False) -> None:
+        """Adopt ``shared``, learned from the storage (a change another process made).
+
+        :param resync: adopt it even if its version is older (Redis may have restarted).
+        """
+        self._announce(self._adopt(shared, "synced", resync))
+
+    def _adopt(self, shared: SharedState, cause: str, resync: bool = False) -> Transition | None:
+        """Take ``shared`` as the state; a transition is reported with ``cause`` when this
+        process made it, else as ``synced``."""
+        with self._lock:
+            if shared.version < self._shared_version and not resync:
+                return None  # older news than what this process knows
+            self._shared_version = shared.version
+            self._failures = shared.failures
+            self._forced = shared.forced
+            transition = None
+            if shared.state is not self._state:
+                reason = cause if shared.changed else "synced"
+                if shared.state is CLOSED and self._window is not None:
+                    self._window.clear()
+                transition = self._change(shared.state, reason)
+            if shared.state is OPEN:
+                now = self._clock()
+                if transition is not None or self._opened_at is None:
+                    self._opened_at = now - (self._recovery_timeout - shared.retry_after)
+                self._open_until = math.inf if shared.forced else now + shared.retry_after
+            elif shared.state is CLOSED:
+                self._opened_at = None
+            return transition
+
+    def _admit_shared(
+        self, storage: SharedStorage, now: float
+    ) -> _Admission | CircuitOpenError | None:
+        """Ask the storage for one of the fleet's trial leases (None: it did not answer)."""
+        lease = uuid.uuid4().hex
+        shared = storage.acquire_trial(self, lease)
+        if shared is None:
+            return None
+        self._announce(self._adopt(shared, "recovery_timeout"))
+        if shared.admitted:
+            trial = shared.state is HALF_OPEN
+            return _Admission(self._generation, trial, lease if trial else None)
+        if shared.state is HALF_OPEN:
+            # Every lease is taken: reject locally for a moment instead of asking per call.
+            self._open_until = now + SHARED_RECHECK_INTERVAL
+        return self._reject(now)
+
+    def _share_outcome(
+        self, trial: bool, lease: str | None, failed: bool
+    ) -> tuple[bool, Transition | None]:
+        """Report an outcome the fleet counts; return whether the storage took it, and the
+        transition it brought."""
+        storage = self._storage
+        if storage is None:
+            return False, None
+        if trial:
+            if lease is None:
+                return False, None  # admitted locally while the storage was unreachable
+            shared = storage.finish_trial(self, lease, "fail" if failed else "ok")
+            cause = "trial_failed" if failed else "trial_succeeded"
+        elif not self._consecutive:
+            return False, None  # rates are judged locally; an opening is then shared
+        elif failed:
+            shared, cause = storage.record_failure(self), "failure_threshold"
+        elif self._failures:
+            shared, cause = storage.record_success(self), "synced"
+        else:
+            return True, None
+        if shared is None:
+            return False, None
+        return True, self._adopt(shared, cause)
+
+    def _share_opening(self, transition: Transition | None) -> Transition | None:
+        """Tell the fleet about an opening decided here (by rates, or while degraded)."""
+        if self._storage is not None and transition is not None and transition.new is OPEN:
+            shared = self._storage.command(self, "open")
+            if shared is not None:
+                self._adopt(shared, transition.reason)
+        return transition
+
+    def _shared_command(self, command: Command, reason: str) -> bool:
+        """Run an operator command for the fleet; return whether the storage took it."""
+        if self._storage is None:
+            return False
+        shared = self._storage.command(self, command)
+        if shared is None:
+            return False
+        self._announce(self._adopt(shared, reason))
+        return True
+
     # State machine: every method below runs under the lock, except _announce.
 
     def _admit(self, now: float) -> _Admission | CircuitOpenError:
         """Admit a call, or return the error that rejects it; announce any transition."""
+        if self._storage is not None and self._state is not CLOSED:
+            shared = self._admit_shared(self._storage, now)
+            if shared is not None:
+                return shared
         with self._lock:
             transition = self._half_open_if_due(now)
             admission = self._try_acquire()
@@ -355,17 +476,28 @@ class CircuitBreaker:
             return _Admission(self._generation, True)
         return None
 
-    def _on_error(self, generation: int, trial: bool, error: Exception, duration: float) -> bool:
+    def _on_error(
+        self,
+        generation: int,
+        trial: bool,
+        error: Exception,
+        duration: float,
+        lease: str | None = None,
+    ) -> bool:
         """Record the outcome of a call that raised; return whether to use the fallback."""
         if not self.policy.is_counted_failure(error):
-            self._on_neutral(generation, trial)
+            self._on_neutral(generation, trial, lease)
             return False
         with self._lock:
             now = self._clock()
             self._total_failures += 1
             self._last_failure = type(error).__name__
             self._last_failure_at = now
-            transition = self._on_failure(generation, trial, now, duration)
+        shared, transition = self._share_outcome(trial, lease, failed=True)
+        if not shared:
+            with self._lock:
+                transition = self._on_failure(generation, trial, now, duration)
+            transition = self._share_opening(transition)
         send_safely(breaker_call_failed, self, exception=error, duration=duration)
         self._announce(transition)
         return self._fallback is not None
@@ -385,9 +517,15 @@ class CircuitBreaker:
         self._window.record(True, self._is_slow(duration))
         return self._open_if_rates_exceeded(now)
 
-    def _on_success(self, generation: int, trial: bool, duration: float) -> None:
-        with self._lock:
-            transition = self._record_success(generation, trial, self._is_slow(duration))
+    def _on_success(
+        self, generation: int, trial: bool, duration: float, lease: str | None = None
+    ) -> None:
+        slow = self._is_slow(duration)
+        shared, transition = self._share_outcome(trial, lease, failed=trial and slow)
+        if not shared:
+            with self._lock:
+                transition = self._record_success(generation, trial, slow)
+            transition = self._share_opening(transition)
         self._announce(transition)
 
     def _record_success(self, generation: int, trial: bool, slow: bool) -> Transition | None:
@@ -407,8 +545,13 @@ class CircuitBreaker:
         self._window.record(False, slow)
         return self._open_if_rates_exceeded(self._clock())
 
-    def _on_neutral(self, generation: int, trial: bool) -> None:
+    def _on_neutral(self, generation: int, trial: bool, lease: str | None = None) -> None:
         """Give back the permit of a call that counts as neither success nor failure."""
+        if trial and lease is not None and self._storage is not None:
+            shared = self._storage.finish_trial(self, lease, "neutral")
+            if shared is not None:
+                self._announce(self._adopt(shared, "synced"))
+                return
         if trial:
             with self._lock:
                 if generation == self._generation:
@@ -434,6 +577,8 @@ class CircuitBreaker:
     def _half_open_if_due(self, now: float) -> Transition | None:
         if self._state is not OPEN or now < self._open_until:
             return None
+        if self._storage is not None and self._storage.healthy():
+            return None  # the fleet goes half-open in the storage, when a call asks for a trial
         self._trials_in_flight = self._trial_successes = 0
         return self._change(HALF_OPEN, "recovery_timeout")
 

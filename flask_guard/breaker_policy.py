@@ -8,9 +8,7 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from werkzeug.exceptions import HTTPException
-
-from .errors import ApiError
+from .errors import is_client_error
 
 ExceptionClasses = tuple[type[BaseException], ...]
 
@@ -90,8 +88,7 @@ class BreakerPolicy:
             self._default("slow_call_rate_threshold", 1.0)
         elif self.slow_call_rate_threshold is not None:
             raise ValueError("slow_call_rate_threshold needs slow_call_duration")
-        if self.slow_call_rate_threshold is None:
-            self._default("failure_rate_threshold", 0.5)
+        self._default("failure_rate_threshold", 0.5)
         self._default("minimum_calls", window_size)
         for option in ("failure_rate_threshold", "slow_call_rate_threshold"):
             _fraction(option, getattr(self, option))
@@ -103,11 +100,6 @@ class BreakerPolicy:
         if getattr(self, option) is None:
             object.__setattr__(self, option, value)
 
-    @property
-    def counts_consecutive_failures(self) -> bool:
-        """Return whether the breaker opens on consecutive failures (no sliding window)."""
-        return self.window_size is None
-
     def is_counted_failure(self, error: BaseException) -> bool:
         """Return whether ``error`` counts as a failure; other exceptions pass uncounted.
 
@@ -115,7 +107,7 @@ class BreakerPolicy:
         never count: a 404 says nothing about the health of what the breaker protects.
         """
         return (
-            not _is_client_error(error)
+            not is_client_error(error)
             and isinstance(error, self.failure_on)
             and not isinstance(error, self.ignore)
             and (self.is_failure is None or self.is_failure(error))
@@ -139,12 +131,6 @@ def policy_from(options: Mapping[str, object]) -> BreakerPolicy:
             f"Unknown circuit breaker options {unknown}; known: {sorted(OPTION_NAMES)}"
         )
     return BreakerPolicy(**options)  # type: ignore[arg-type]
-
-
-def _is_client_error(error: BaseException) -> bool:
-    if isinstance(error, ApiError):
-        return error.status < 500
-    return isinstance(error, HTTPException) and error.code is not None and error.code < 500
 
 
 def _positive_int(option: str, value: object) -> None:

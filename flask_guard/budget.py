@@ -51,6 +51,8 @@ class RetryBudget:
 
     def deposit(self) -> None:
         """Record a first attempt."""
+        if self._tokens >= self.max_tokens:
+            return  # full: the common case needs no lock
         with self._lock:
             self._tokens = min(self.max_tokens, self._tokens + self.ratio)
 

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import Literal
 
 from .breaker_policy import policy_from
-from .sentry import SentrySettings
 from .session import SESSION_OPTION_RULES
 
 ErrorFormat = Literal["envelope", "problem"]
@@ -43,6 +42,18 @@ _HEADER_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 
 class GuardConfigError(ValueError):
     """Raised by :meth:`~flask_guard.FlaskGuard.init_app` for an invalid ``GUARD_*`` value."""
+
+
+@dataclass(frozen=True, slots=True)
+class SentrySettings:
+    """The ``GUARD_SENTRY_*`` settings of one app."""
+
+    environment: str | None
+    release: str | None
+    sample_rate: float
+    traces_sample_rate: float | None
+    capture_4xx: bool
+    scrub_fields: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)

@@ -101,13 +101,17 @@ def http_error_code(error: HTTPException) -> str:
     return re.sub(r"[^A-Z0-9]+", "_", error.name.upper().replace("'", "")).strip("_")
 
 
-def _caused_by_undecodable_body(error: BaseException) -> bool:
-    """Return whether a ``ValueError`` (a JSON or UTF-8 decode error) lies behind ``error``."""
-    seen: BaseException | None = error
-    while seen is not None:
-        if isinstance(seen, ValueError):
+def _caused_by_undecodable_body(error: BadRequest) -> bool:
+    """Return whether ``error`` is Flask's answer to a body ``get_json()`` could not decode.
+
+    Werkzeug raises it with this description; outside debug mode Flask raises a plain
+    ``BadRequest`` from it. A ``BadRequest`` the application raised is left alone.
+    """
+    for candidate in (error, error.__cause__):
+        if isinstance(candidate, BadRequest) and str(candidate.description).startswith(
+            "Failed to decode JSON object"
+        ):
             return True
-        seen = seen.__cause__ or seen.__context__
     return False
 
 

@@ -6,6 +6,8 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Self
 
+from werkzeug.exceptions import HTTPException
+
 Details = Sequence[Mapping[str, object]]
 
 
@@ -114,7 +116,7 @@ class ApiError(Exception):
 
     @classmethod
     def too_many_requests(
-        cls, message: str = "Too many requests.", retry_after: float | None = None
+        cls, retry_after: float | None = None, message: str = "Too many requests."
     ) -> Self:
         """Return a 429 ``TOO_MANY_REQUESTS``; ``retry_after`` seconds set ``Retry-After``."""
         return cls("TOO_MANY_REQUESTS", message, 429, headers=_retry_after(retry_after))
@@ -122,8 +124,8 @@ class ApiError(Exception):
     @classmethod
     def service_unavailable(
         cls,
-        message: str = "The service is temporarily unavailable.",
         retry_after: float | None = None,
+        message: str = "The service is temporarily unavailable.",
     ) -> Self:
         """Return a 503 ``SERVICE_UNAVAILABLE``; ``retry_after`` seconds set ``Retry-After``."""
         return cls("SERVICE_UNAVAILABLE", message, 503, headers=_retry_after(retry_after))
@@ -137,6 +139,16 @@ class ApiError(Exception):
     def gateway_timeout(cls, message: str = "An upstream service did not answer in time.") -> Self:
         """Return a 504 ``GATEWAY_TIMEOUT`` error."""
         return cls("GATEWAY_TIMEOUT", message, 504)
+
+
+def is_client_error(error: BaseException) -> bool:
+    """Return whether ``error`` is the client's fault: an ApiError or HTTPException below 500.
+
+    Breakers do not count such errors and retries do not repeat them.
+    """
+    if isinstance(error, ApiError):
+        return error.status < 500
+    return isinstance(error, HTTPException) and error.code is not None and error.code < 500
 
 
 def _retry_after(seconds: float | None) -> dict[str, str] | None:

@@ -48,7 +48,8 @@ class FlaskGuard:
         self._overrides = overrides
         #: The circuit breakers declared with :meth:`breaker`, by name.
         self.breakers = BreakerRegistry()
-        self._sessions: dict[str, requests.Session] = {}
+        # The sessions of the apps served, for use outside an app context when there is one.
+        self._sessions: list[requests.Session] = []
         if app is not None:
             self.init_app(app)
 
@@ -68,10 +69,11 @@ class FlaskGuard:
             self.breakers.use_defaults(config.breaker_defaults, app.name)
         except ValueError as error:
             raise GuardConfigError(str(error)) from None
-        install_request_ids(app, config.request_id_header, config.trust_request_id)
-        install_error_handler(app, config.error_format, setup_sentry(app, config.sentry))
+        reporter = setup_sentry(app, config.sentry)
         session = shared_session(**config.http, request_id_header=config.request_id_header)
-        self._sessions[app.name] = session
+        install_request_ids(app, config.request_id_header, config.trust_request_id)
+        install_error_handler(app, config.error_format, reporter)
+        self._sessions.append(session)
         app.extensions["guard"] = self
         app.extensions["guard.config"] = config
         app.extensions["guard.session"] = session
@@ -92,7 +94,7 @@ class FlaskGuard:
             session: requests.Session = current_app.extensions["guard.session"]
             return session
         if len(self._sessions) == 1:
-            return next(iter(self._sessions.values()))
+            return self._sessions[0]
         raise RuntimeError(
             "guard.session needs an app: call init_app first, or, when this FlaskGuard serves "
             "several apps, use guard.session inside an app context"

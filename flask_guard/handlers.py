@@ -22,7 +22,6 @@ from .envelope import (
     problem_body,
     report_for,
 )
-from .errors import ApiError
 from .request_id import current_request_id
 from .sentry import SentryReporter
 from .signals import error_handled, send_safely
@@ -53,8 +52,8 @@ def install_error_handler(
         if isinstance(error, HTTPException):
             if error.code is None or error.code < 400 or error.response is not None:
                 return error  # a redirect, or a response the application built itself
-        elif not isinstance(error, ApiError) and _propagates(app):
-            raise error  # Flask re-raises it too: the debugger and test runners show it
+        elif report_for(error) is INTERNAL_ERROR and _propagates(app):
+            raise error  # a bug: Flask would re-raise it for the debugger and test runners
         return respond(app, error, build, mimetype, reporter)
 
     app.register_error_handler(Exception, handle_error)

@@ -28,11 +28,6 @@ def new_request_id() -> str:
     return os.urandom(16).hex()
 
 
-def is_safe_request_id(value: str) -> bool:
-    """Return whether ``value`` may be accepted from a client and echoed back."""
-    return SAFE_REQUEST_ID.fullmatch(value) is not None
-
-
 def current_request_id() -> str | None:
     """Return the current request's id, or None outside a request.
 

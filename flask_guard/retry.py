@@ -14,6 +14,7 @@ from typing import Any, ParamSpec, TypeVar
 from .backoff import JITTERS, Jitter, backoff_delay, retry_after_hint
 from .breaker_policy import CircuitOpenError, ExceptionClasses
 from .budget import DEFAULT_BUDGET, RetryBudget
+from .errors import is_client_error
 from .signals import retry_attempted, retry_exhausted, send_safely
 
 P = ParamSpec("P")
@@ -77,7 +78,11 @@ class _Attempts:
 
     def retries_error(self, error: BaseException) -> bool:
         """Return whether ``error`` may be retried at all."""
-        return isinstance(error, self._policy.retry_on) and not isinstance(error, CircuitOpenError)
+        return (
+            isinstance(error, self._policy.retry_on)
+            and not isinstance(error, CircuitOpenError)
+            and not is_client_error(error)
+        )
 
     def retries_result(self, result: object) -> bool:
         """Return whether ``result`` asks for another attempt."""

@@ -12,7 +12,6 @@ import os
 import threading
 import weakref
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,11 +19,12 @@ import sentry_sdk
 from flask import Flask, current_app, has_request_context, request
 from sentry_sdk.integrations.flask import FlaskIntegration
 from sentry_sdk.integrations.logging import ignore_logger
-from sentry_sdk.scrubber import DEFAULT_DENYLIST, EventScrubber
-from sentry_sdk.utils import event_from_exception
+from sentry_sdk.scrubber import DEFAULT_DENYLIST, DEFAULT_PII_DENYLIST, EventScrubber
+from sentry_sdk.utils import BadDsn, Dsn, event_from_exception
 
 from .breaker import CircuitBreaker
 from .breaker_policy import CircuitOpenError, CircuitState
+from .config import GuardConfigError, SentrySettings
 from .envelope import ErrorReport
 from .errors import ApiError
 from .signals import breaker_state_changed, retry_attempted
@@ -32,20 +32,20 @@ from .signals import breaker_state_changed, retry_attempted
 _log = logging.getLogger(__name__)
 
 _REQUEST_CRUMBS = "flask_guard.breadcrumbs"
-_ALWAYS_SCRUBBED = ("authorization", "proxy_authorization", "cookie", "set_cookie", "x_api_key")
+_ALWAYS_SCRUBBED = (
+    "authorization",
+    "proxy_authorization",
+    "cookie",
+    "set_cookie",
+    "x_api_key",
+    # Client addresses are personal data.
+    "forwarded",
+    "x_forwarded_for",
+    "x_real_ip",
+    "true_client_ip",
+    "cf_connecting_ip",
+)
 FILTERED = "[Filtered]"
-
-
-@dataclass(frozen=True, slots=True)
-class SentrySettings:
-    """The ``GUARD_SENTRY_*`` settings of one app."""
-
-    environment: str | None
-    release: str | None
-    sample_rate: float
-    traces_sample_rate: float | None
-    capture_4xx: bool
-    scrub_fields: tuple[str, ...]
 
 
 def setup_sentry(app: Flask, settings: SentrySettings) -> SentryReporter | None:
@@ -57,6 +57,13 @@ def setup_sentry(app: Flask, settings: SentrySettings) -> SentryReporter | None:
         dsn = app.config.get("SENTRY_DSN") or os.environ.get("SENTRY_DSN")
         if not dsn:
             return None
+        try:
+            Dsn(dsn)
+        except BadDsn:
+            raise GuardConfigError(
+                f"SENTRY_DSN must be a Sentry DSN such as 'https://key@sentry.example/1', "
+                f"got {dsn!r}"
+            ) from None
         sentry_sdk.init(
             dsn=dsn,
             environment=settings.environment,
@@ -85,7 +92,7 @@ class SentryReporter:
     def __init__(self, settings: SentrySettings) -> None:
         self._settings = settings
         self._scrubbed = {_normal(name) for name in (*_ALWAYS_SCRUBBED, *settings.scrub_fields)}
-        self._scrubbed.update(_normal(name) for name in DEFAULT_DENYLIST)
+        self._scrubbed.update(_normal(n) for n in (*DEFAULT_DENYLIST, *DEFAULT_PII_DENYLIST))
 
     def wants(self, error: Exception, report: ErrorReport) -> bool:
         """Return whether ``error`` deserves an event: 5xx (4xx if configured), never a
@@ -181,7 +188,8 @@ class _BreakerWatch:
 
     def context(self) -> dict[str, object]:
         """Return the state of every breaker the app built or that ever changed state."""
-        breakers: dict[str, CircuitBreaker] = dict(self._breakers.items())
+        with self._lock:
+            breakers: dict[str, CircuitBreaker] = dict(self._breakers.items())
         guard = current_app.extensions.get("guard") if has_request_context() else None
         if guard is not None:
             breakers.update((b.name, b) for b in guard.breakers.built())

@@ -303,7 +303,13 @@ def test_window_defaults() -> None:
     policy = CircuitBreaker("b", window_size=20).policy
     assert (policy.failure_rate_threshold, policy.minimum_calls) == (0.5, 20)
     slow = CircuitBreaker("b", window_size=20, slow_call_duration=2).policy
-    assert (slow.failure_rate_threshold, slow.slow_call_rate_threshold) == (None, 1.0)
+    assert (slow.failure_rate_threshold, slow.slow_call_rate_threshold) == (0.5, 1.0)
+
+
+def test_slow_call_detection_keeps_failure_rate_opening(clock: FakeClock) -> None:
+    breaker = CircuitBreaker("b", window_size=4, slow_call_duration=5, clock=clock)
+    fail_times(breaker, 4)
+    assert breaker.state is OPEN
 
 
 @pytest.mark.parametrize(

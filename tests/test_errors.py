@@ -50,6 +50,11 @@ def test_retry_after_is_whole_seconds_at_least_one(
     assert factory(retry_after=seconds).headers == {"Retry-After": header}  # type: ignore[call-arg]
 
 
+def test_retry_after_is_the_first_argument_as_in_the_contract() -> None:
+    assert ApiError.too_many_requests(30).headers == {"Retry-After": "30"}
+    assert ApiError.service_unavailable(5, "Down for upgrade").message == "Down for upgrade"
+
+
 def test_constructor_with_headers_and_details() -> None:
     error = ApiError("PAYMENT_DECLINED", "Declined", 402, [{"reason": "funds"}], {"X-A": "1"})
     assert error.to_dict() == {

@@ -17,7 +17,7 @@ from werkzeug.exceptions import (
     default_exceptions,
 )
 
-from flask_guard import ApiError, FlaskGuard, signals
+from flask_guard import ApiError, CircuitOpenError, FlaskGuard, signals
 
 from .conftest import HEX32, error_of, make_app
 
@@ -143,6 +143,20 @@ def test_malformed_json_body_is_a_400_envelope(client: FlaskClient, body: bytes)
     assert error["message"] == "The request body is not valid JSON."
 
 
+def test_application_400_raised_while_handling_a_value_error_keeps_its_message(
+    app: Flask, client: FlaskClient
+) -> None:
+    @app.get("/page")
+    def page() -> NoReturn:
+        try:
+            int("x")
+        except ValueError:
+            abort(400, description="page must be a whole number")
+        raise AssertionError("unreachable")
+
+    assert error_of(client.get("/page"))["message"] == "page must be a whole number"
+
+
 def test_json_body_with_another_content_type_is_a_415_envelope(client: FlaskClient) -> None:
     response = client.post("/echo", data=b"{}", content_type="text/plain")
     assert response.status_code == 415
@@ -214,11 +228,17 @@ def test_propagation_reraises_unhandled_exceptions_but_renders_client_errors() -
     def missing() -> NoReturn:
         raise ApiError.not_found("Order")
 
+    @app.get("/tripped")
+    def tripped() -> NoReturn:
+        raise CircuitOpenError("payments", 12.0)
+
     client = app.test_client()
     with pytest.raises(RuntimeError, match=SECRET):
         client.get("/crash")
     assert error_of(client.get("/missing"))["message"] == "Order not found"
     assert client.get("/nowhere").status_code == 404
+    tripped_response = client.get("/tripped")  # an expected failure, not a bug: rendered
+    assert (tripped_response.status_code, tripped_response.headers["Retry-After"]) == (503, "12")
 
 
 def test_error_while_rendering_yields_a_minimal_json_500(

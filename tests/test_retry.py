@@ -10,8 +10,9 @@ import requests
 from hypothesis import given
 from hypothesis import strategies as st
 from pytest_httpserver import HTTPServer
+from werkzeug.exceptions import NotFound
 
-from flask_guard import CircuitOpenError, RetryBudget, retry_with_backoff, signals
+from flask_guard import ApiError, CircuitOpenError, RetryBudget, retry_with_backoff, signals
 from flask_guard.backoff import backoff_delay, retry_after_hint
 
 from .conftest import FakeClock
@@ -78,6 +79,14 @@ def test_exceptions_outside_retry_on_are_not_retried(sleeper: Sleeper) -> None:
         retry_with_backoff(retry_on=(Flaky,), sleep=sleeper)(call)()
     assert call.calls["count"] == 1
     assert sleeper.waits == []
+
+
+@pytest.mark.parametrize("error", [ApiError.not_found("Order"), NotFound()])
+def test_client_errors_are_never_retried(sleeper: Sleeper, error: Exception) -> None:
+    call = failing(1, error)
+    with pytest.raises(type(error)):
+        retry_with_backoff(sleep=sleeper)(call)()
+    assert call.calls["count"] == 1
 
 
 def test_circuit_open_is_never_retried(sleeper: Sleeper) -> None:

@@ -147,6 +147,8 @@ def test_secrets_are_scrubbed(sentry_ingest: SentryIngest) -> None:
             "Authorization": "Bearer sk-live-abc",
             "Cookie": "session=cookie-xyz",
             "X-Customer-Email": "ada@example.com",
+            "X-Real-Ip": "203.0.113.9",
+            "X-Forwarded-For": "198.51.100.7",
         },
     )
     event = captured(sentry_ingest, response)
@@ -155,7 +157,8 @@ def test_secrets_are_scrubbed(sentry_ingest: SentryIngest) -> None:
         assert headers.get(name, "[Filtered]") == "[Filtered]"
     assert event["request"]["query_string"] == "token=[Filtered]&ssn=[Filtered]&page=3"
     text = json.dumps(event)
-    for secret in ("sk-live-abc", "cookie-xyz", "ada@example.com", "tok-123", "078-05-1120"):
+    secrets = ("sk-live-abc", "cookie-xyz", "ada@example.com", "tok-123", "078-05-1120")
+    for secret in (*secrets, "203.0.113.9", "198.51.100.7"):
         assert secret not in text
 
 
@@ -223,6 +226,18 @@ def test_retry_attempts_are_breadcrumbs_without_messages(sentry_ingest: SentryIn
     assert [c["data"]["attempt"] for c in retries] == [1, 2]
     assert retries[0]["data"]["exception"] == "PaymentsDown"
     assert "secret-t0ken" not in json.dumps(event["breadcrumbs"])
+
+
+def test_malformed_dsn_fails_at_init_app_and_leaves_the_app_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("SENTRY_DSN", raising=False)
+    app = make_app(SENTRY_DSN="not a dsn")
+    wsgi_app = app.wsgi_app
+    with pytest.raises(GuardConfigError, match=r"^SENTRY_DSN must be a Sentry DSN"):
+        FlaskGuard(app)
+    assert app.wsgi_app == wsgi_app
+    assert "guard" not in app.extensions
 
 
 def test_sentry_is_off_without_a_dsn(monkeypatch: pytest.MonkeyPatch) -> None:
