@@ -167,6 +167,7 @@ class CircuitBreaker:
         self._rejections = 0
         self._last_failure: str | None = None
         self._last_failure_at: float | None = None
+        self._shared_epoch = ""
         self._shared_version = 0
         self._storage = storage
         if storage is not None:
@@ -353,20 +354,17 @@ class CircuitBreaker:
 
     # Shared state: every step the fleet must agree on goes to the storage, when there is one.
 
-    def sync(self, shared: SharedState, resync: bool = False) -> None:
-        """Adopt ``shared``, learned from the storage (a change another process made).
+    def sync(self, shared: SharedState) -> None:
+        """Adopt ``shared``, learned from the storage (a change another process made)."""
+        self._announce(self._adopt(shared, "synced"))
 
-        :param resync: adopt it even if its version is older (Redis may have restarted).
-        """
-        self._announce(self._adopt(shared, "synced", resync))
-
-    def _adopt(self, shared: SharedState, cause: str, resync: bool = False) -> Transition | None:
+    def _adopt(self, shared: SharedState, cause: str) -> Transition | None:
         """Take ``shared`` as the state; a transition is reported with ``cause`` when this
         process made it, else as ``synced``."""
         with self._lock:
-            if shared.version < self._shared_version and not resync:
+            if shared.epoch == self._shared_epoch and shared.version < self._shared_version:
                 return None  # older news than what this process knows
-            self._shared_version = shared.version
+            self._shared_epoch, self._shared_version = shared.epoch, shared.version
             self._failures = shared.failures
             self._forced = shared.forced
             transition = None

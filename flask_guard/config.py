@@ -8,6 +8,7 @@ checked against it by a test. Values are validated once, in
 from __future__ import annotations
 
 import difflib
+import importlib.util
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -24,6 +25,8 @@ DEFAULTS: dict[str, object] = {
     "GUARD_REQUEST_ID_HEADER": "X-Request-ID",
     "GUARD_TRUST_REQUEST_ID": True,
     "GUARD_BREAKER_DEFAULTS": {},
+    "GUARD_BREAKER_STORAGE": "memory",
+    "GUARD_REDIS_PREFIX": "flask-guard",
     "GUARD_HTTP_RETRIES": 3,
     "GUARD_HTTP_BACKOFF_FACTOR": 0.5,
     "GUARD_HTTP_TIMEOUT": (3.05, 10.0),
@@ -64,6 +67,9 @@ class GuardConfig:
     request_id_header: str
     trust_request_id: bool
     breaker_defaults: dict[str, object]
+    breaker_storage: object
+    """``"memory"``, a ``redis://`` or ``rediss://`` URL, or a ``redis.Redis`` client."""
+    redis_prefix: str
     http: dict[str, object]
     """Keyword arguments of :func:`~flask_guard.robust_session` for ``guard.session``."""
     sentry: SentrySettings
@@ -87,6 +93,8 @@ def load_config(app_config: Mapping[str, object], overrides: Mapping[str, object
         request_id_header=_header_name(values, "GUARD_REQUEST_ID_HEADER"),
         trust_request_id=_bool(values, "GUARD_TRUST_REQUEST_ID"),
         breaker_defaults=_breaker_defaults(values, "GUARD_BREAKER_DEFAULTS"),
+        breaker_storage=_breaker_storage(values, "GUARD_BREAKER_STORAGE"),
+        redis_prefix=_prefix(values, "GUARD_REDIS_PREFIX"),
         http=_http_options(values),
         sentry=SentrySettings(
             environment=_optional_text(values, "GUARD_SENTRY_ENVIRONMENT"),
@@ -193,3 +201,28 @@ def _names(values: Mapping[str, object], key: str) -> tuple[str, ...]:
     if isinstance(value, list | tuple) and all(isinstance(n, str) and n for n in value):
         return tuple(value)
     raise _invalid(key, value, "a list of field or header names, e.g. ['X-Customer-Email']")
+
+
+_REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+
+
+def _breaker_storage(values: Mapping[str, object], key: str) -> object:
+    value = values[key]
+    is_client = hasattr(value, "register_script") and hasattr(value, "pubsub")
+    is_url = isinstance(value, str) and value.startswith(_REDIS_SCHEMES)
+    if value != "memory" and not is_url and not is_client:
+        raise _invalid(
+            key, value, '"memory", a redis:// or rediss:// URL, or a redis.Redis client'
+        )
+    if is_url and importlib.util.find_spec("redis") is None:
+        raise GuardConfigError(
+            f"{key} is {value!r}, which needs the redis package: pip install 'flask-guard[redis]'"
+        )
+    return value
+
+
+def _prefix(values: Mapping[str, object], key: str) -> str:
+    value = values[key]
+    if isinstance(value, str) and value and not any(c.isspace() for c in value):
+        return value
+    raise _invalid(key, value, "a non-empty key prefix without spaces")

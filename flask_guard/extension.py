@@ -67,6 +67,8 @@ class FlaskGuard:
         config = load_config(app.config, self._overrides)
         try:
             self.breakers.use_defaults(config.breaker_defaults, app.name)
+            if config.breaker_storage != "memory":
+                self.breakers.use_storage(config.breaker_storage, config.redis_prefix, app.name)
         except ValueError as error:
             raise GuardConfigError(str(error)) from None
         reporter = setup_sentry(app, config.sentry)

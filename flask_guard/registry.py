@@ -10,6 +10,7 @@ from typing import Any, ParamSpec, TypeVar
 
 from .breaker import CircuitBreaker
 from .breaker_policy import OPTION_NAMES, policy_from
+from .storage import SharedStorage, open_storage
 
 #: What ``guard.breaker(name, **options)`` accepts: the policy options, fallback and clock.
 BREAKER_OPTIONS = OPTION_NAMES | {"fallback", "clock"}
@@ -31,6 +32,8 @@ class BreakerRegistry(Mapping[str, CircuitBreaker]):
         self._options: dict[str, dict[str, Any]] = {}
         self._breakers: dict[str, CircuitBreaker] = {}
         self._defaults: dict[str, Any] | None = None
+        self._storage: SharedStorage | None = None
+        self._storage_setting: object = "memory"
         self._lock = threading.Lock()
 
     def declare(self, name: str, options: Mapping[str, Any]) -> None:
@@ -71,6 +74,19 @@ class BreakerRegistry(Mapping[str, CircuitBreaker]):
             for name in self._options:
                 self._validate(name)
 
+    def use_storage(self, setting: object, prefix: str, app_name: str) -> None:
+        """Share the breakers' state through ``setting`` (``GUARD_BREAKER_STORAGE``)."""
+        with self._lock:
+            if (setting, prefix) == self._storage_setting:
+                return
+            if self._storage_setting != "memory" or self._breakers:
+                raise ValueError(
+                    f"GUARD_BREAKER_STORAGE of app {app_name!r} differs from that of an app "
+                    "sharing this FlaskGuard, or breakers were used before init_app"
+                )
+            self._storage_setting = (setting, prefix)
+            self._storage = open_storage(setting, prefix)
+
     def _validate(self, name: str) -> None:
         """Check the options ``name`` will be built with, naming the breaker if they are bad."""
         options = {**(self._defaults or {}), **self._options[name]}
@@ -86,7 +102,7 @@ class BreakerRegistry(Mapping[str, CircuitBreaker]):
         with self._lock:
             if name not in self._breakers:
                 options = {**(self._defaults or {}), **self._options[name]}
-                self._breakers[name] = CircuitBreaker(name, **options)
+                self._breakers[name] = CircuitBreaker(name, storage=self._storage, **options)
             return self._breakers[name]
 
     def built(self) -> list[CircuitBreaker]:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import re
 import socket
 import threading
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import pytest
+import redis
 import sentry_sdk
 from flask import Flask
 from werkzeug.serving import make_server
@@ -130,3 +133,28 @@ def sentry_ingest(monkeypatch: pytest.MonkeyPatch) -> Iterator[SentryIngest]:
         yield ingest
         sentry_sdk.get_client().close(timeout=2)
         sentry_sdk.get_global_scope().set_client(None)
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """Return ``GUARD_TEST_REDIS`` if a Redis answers there; skip (or fail, when
+    ``GUARD_REQUIRE_REDIS=1``) if none does."""
+    url = os.environ.get("GUARD_TEST_REDIS", "redis://127.0.0.1:6379/15")
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=1).ping()
+    except redis.RedisError as error:
+        message = f"no Redis at GUARD_TEST_REDIS={url} ({error})"
+        if os.environ.get("GUARD_REQUIRE_REDIS") == "1":
+            pytest.fail(message + "; GUARD_REQUIRE_REDIS=1 requires one")
+        pytest.skip(message)
+    return url
+
+
+@pytest.fixture
+def redis_prefix(redis_url: str) -> Iterator[str]:
+    """Yield a key prefix of this test's own; delete its keys afterwards."""
+    prefix = f"guard-test-{uuid.uuid4().hex[:12]}"
+    yield prefix
+    client = redis.Redis.from_url(redis_url)
+    for key in client.scan_iter(f"{prefix}:*"):
+        client.delete(key)

@@ -19,8 +19,10 @@ class SharedState:
     """A breaker's state as the shared storage holds it."""
 
     state: CircuitState
+    epoch: str
+    """Names the lineage of the stored state: new when it was lost (expiry, restart)."""
     version: int
-    """Bumped by every transition, fleet-wide: a newer version wins."""
+    """Bumped by every transition, fleet-wide: within an epoch, a newer version wins."""
     failures: int
     retry_after: float
     """Seconds until a trial is admitted (0 unless open)."""
@@ -60,3 +62,14 @@ class SharedStorage(Protocol):
 
     def healthy(self) -> bool:
         """Return whether the storage answered last time it was asked."""
+
+
+def open_storage(setting: object, prefix: str) -> SharedStorage | None:
+    """Return the storage ``GUARD_BREAKER_STORAGE`` names: None for ``"memory"``."""
+    if setting == "memory":
+        return None
+    from .redis import RedisStorage  # redis is an optional extra
+
+    if isinstance(setting, str):
+        return RedisStorage.from_url(setting, prefix)
+    return RedisStorage(setting, prefix)  # type: ignore[arg-type]

@@ -31,6 +31,8 @@ _log = logging.getLogger(__name__)
 SOCKET_TIMEOUT = 0.25
 #: Seconds between attempts to reach Redis while it is down.
 RETRY_INTERVAL = 1.0
+#: Seconds between full re-reads of every breaker, in case a change message was lost.
+RESYNC_INTERVAL = 5.0
 #: Unused breaker keys expire after this many seconds (at least).
 KEY_TTL = 86_400
 
@@ -40,12 +42,15 @@ local channel, name, origin = ARGV[1], ARGV[2], ARGV[3]
 local recovery, ttl = tonumber(ARGV[4]), tonumber(ARGV[5])
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
-local h = redis.call('HMGET', key, 's', 'v', 'f', 'o', 'x')
+local h = redis.call('HMGET', key, 's', 'v', 'f', 'o', 'x', 'e')
 local state = h[1] or 'closed'
 local version = tonumber(h[2] or '0')
 local failures = tonumber(h[3] or '0')
 local opened = tonumber(h[4] or '0')
 local forced = h[5] == '1'
+-- A new lineage each time the key is created (first use, expiry, a Redis that restarted
+-- empty): versions only compare within one.
+local epoch = h[6] or (origin .. ':' .. now)
 local changed = 0
 local function bump()
   version = version + 1
@@ -60,13 +65,14 @@ local function move(new_state)
 end
 local function reply(admitted)
   redis.call('HSET', key, 's', state, 'v', version, 'f', failures, 'o', opened,
-             'x', forced and '1' or '0')
+             'x', forced and '1' or '0', 'e', epoch)
   redis.call('EXPIRE', key, ttl)
   local remaining = 0
   if state == 'open' then
     if forced then remaining = recovery else remaining = math.max(0, opened + recovery - now) end
   end
-  return {state, version, failures, remaining, forced and 1 or 0, changed, admitted and 1 or 0}
+  return {state, version, failures, remaining, forced and 1 or 0, changed, admitted and 1 or 0,
+          epoch}
 end
 """
 
@@ -142,8 +148,13 @@ class RedisStorage:
         )
         self._lock = threading.Lock()
         self._down_until = 0.0
+        # While Redis is down: the breakers told so far; None while it answers.
         self._degraded: set[str] | None = None
+        self._last_error: Exception | None = None
+        # Counts outages: a reply to a call that began before the latest one is stale.
+        self._outages = 0
         self._listener_pid = 0
+        self._subscribed = threading.Event()
 
     @classmethod
     def from_url(cls, url: str, prefix: str = "flask-guard") -> RedisStorage:
@@ -161,9 +172,11 @@ class RedisStorage:
         """Share ``breaker``'s state: read it now, and follow the fleet's changes."""
         self._breakers[breaker.name] = breaker
         self._ensure_listener()
+        # Subscribed before the first read: no change can fall between the two.
+        self._subscribed.wait(SOCKET_TIMEOUT * 4)
         shared = self._run(breaker, "read")
         if shared is not None:
-            breaker.sync(shared, resync=True)
+            breaker.sync(shared)
 
     def record_failure(self, breaker: CircuitBreaker) -> SharedState | None:
         """Count a failure; open the breaker for the fleet at ``failure_threshold``."""
@@ -189,17 +202,21 @@ class RedisStorage:
 
     def _run(self, breaker: CircuitBreaker, script: str, *extra: str | int) -> SharedState | None:
         if self._down_until > time.monotonic():
+            self._tell(breaker)
             return None  # down a moment ago: do not make every call wait for a timeout
         name = breaker.name
         recovery_ms = max(1, round(breaker.policy.recovery_timeout * 1000))
         keys = [f"{self._prefix}:{{{name}}}", f"{self._prefix}:{{{name}}}:leases"]
         ttl = max(KEY_TTL, round(breaker.policy.recovery_timeout * 10))
         args: list[str | int] = [self._channel, name, self._origin, recovery_ms, ttl, *extra]
+        outages = self._outages
         try:
             reply = self._scripts[script](keys=keys, args=args)
         except redis.RedisError as error:
             self._degrade(breaker, error)
             return None
+        if outages != self._outages:
+            return None  # Redis went down meanwhile: the local state has moved on since
         if self._degraded is not None:
             self._recover()
         return _shared_state(reply)
@@ -207,17 +224,26 @@ class RedisStorage:
     def _degrade(self, breaker: CircuitBreaker | None, error: Exception) -> None:
         with self._lock:
             self._down_until = time.monotonic() + RETRY_INTERVAL
+            self._last_error = error
             first = self._degraded is None
-            told = self._degraded = set() if self._degraded is None else self._degraded
-            new = breaker is not None and breaker.name not in told
-            if breaker is not None:
-                told.add(breaker.name)
+            if first:
+                self._degraded = set()
+                self._outages += 1
         if first:
             _log.warning(
                 "Redis is unreachable (%s); circuit breakers go on with local state", error
             )
-        if new and breaker is not None:
-            send_safely(breaker_storage_degraded, breaker, exception=error)
+        if breaker is not None:
+            self._tell(breaker)
+
+    def _tell(self, breaker: CircuitBreaker) -> None:
+        """Send ``breaker_storage_degraded`` for ``breaker``, once per outage."""
+        with self._lock:
+            if self._degraded is None or breaker.name in self._degraded:
+                return
+            self._degraded.add(breaker.name)
+            error = self._last_error
+        send_safely(breaker_storage_degraded, breaker, exception=error)
 
     def _recover(self) -> None:
         with self._lock:
@@ -233,6 +259,7 @@ class RedisStorage:
             if self._listener_pid == os.getpid():
                 return
             self._listener_pid = os.getpid()
+            self._subscribed.clear()
         thread = threading.Thread(target=self._listen, name="flask-guard-redis", daemon=True)
         thread.start()
 
@@ -241,25 +268,30 @@ class RedisStorage:
             try:
                 pubsub = self._client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
                 pubsub.subscribe(self._channel)
+                self._subscribed.set()
                 self._resync()
+                resynced = time.monotonic()
                 while True:
                     message = pubsub.get_message(timeout=0.5)
                     if message is None:
                         pubsub.ping()
                     elif message["type"] == "message":
                         self._on_change(message["data"])
+                    if time.monotonic() - resynced > RESYNC_INTERVAL:
+                        self._resync()
+                        resynced = time.monotonic()
             except redis.RedisError as error:
                 self._degrade(None, error)
                 time.sleep(RETRY_INTERVAL)
 
     def _resync(self) -> None:
-        """Adopt the shared state of every breaker, whatever its version (Redis may have
-        restarted empty)."""
+        """Adopt the shared state of every breaker (after a reconnect, and now and then in
+        case a change message was lost)."""
         self._down_until = 0.0
         for breaker in list(self._breakers.values()):
             shared = self._run(breaker, "read")
             if shared is not None:
-                breaker.sync(shared, resync=True)
+                breaker.sync(shared)
 
     def _on_change(self, data: bytes) -> None:
         name, _, origin = data.decode().split("\n")
@@ -272,8 +304,9 @@ class RedisStorage:
 
 
 def _shared_state(reply: list[Any]) -> SharedState:
-    state, version, failures, remaining_ms, forced, changed, admitted = reply
+    state, version, failures, remaining_ms, forced, changed, admitted, epoch = reply
     return SharedState(
+        epoch=epoch.decode() if isinstance(epoch, bytes) else str(epoch),
         state=CircuitState(state.decode() if isinstance(state, bytes) else state),
         version=int(version),
         failures=int(failures),
