@@ -38,6 +38,10 @@ DEFAULTS: dict[str, object] = {
     "GUARD_SENTRY_TRACES_SAMPLE_RATE": None,
     "GUARD_SENTRY_CAPTURE_4XX": False,
     "GUARD_SENTRY_SCRUB_FIELDS": (),
+    "GUARD_HEALTH_PATH": "/health",
+    "GUARD_HEALTH_CRITICAL_BREAKERS": (),
+    "GUARD_LOG_JSON": False,
+    "GUARD_METRICS_PATH": None,
 }
 
 _HEADER_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
@@ -73,6 +77,10 @@ class GuardConfig:
     http: dict[str, object]
     """Keyword arguments of :func:`~flask_guard.robust_session` for ``guard.session``."""
     sentry: SentrySettings
+    health_path: str | None
+    health_critical_breakers: tuple[str, ...]
+    log_json: bool
+    metrics_path: str | None
 
 
 def override_key(name: str) -> str:
@@ -104,6 +112,10 @@ def load_config(app_config: Mapping[str, object], overrides: Mapping[str, object
             capture_4xx=_bool(values, "GUARD_SENTRY_CAPTURE_4XX"),
             scrub_fields=_names(values, "GUARD_SENTRY_SCRUB_FIELDS"),
         ),
+        health_path=_path(values, "GUARD_HEALTH_PATH"),
+        health_critical_breakers=_names(values, "GUARD_HEALTH_CRITICAL_BREAKERS"),
+        log_json=_bool(values, "GUARD_LOG_JSON"),
+        metrics_path=_metrics_path(values, "GUARD_METRICS_PATH"),
     )
 
 
@@ -200,7 +212,7 @@ def _names(values: Mapping[str, object], key: str) -> tuple[str, ...]:
     value = values[key]
     if isinstance(value, list | tuple) and all(isinstance(n, str) and n for n in value):
         return tuple(value)
-    raise _invalid(key, value, "a list of field or header names, e.g. ['X-Customer-Email']")
+    raise _invalid(key, value, "a list of names, e.g. ['payments']")
 
 
 _REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
@@ -226,3 +238,20 @@ def _prefix(values: Mapping[str, object], key: str) -> str:
     if isinstance(value, str) and value and not any(c.isspace() for c in value):
         return value
     raise _invalid(key, value, "a non-empty key prefix without spaces")
+
+
+def _path(values: Mapping[str, object], key: str) -> str | None:
+    value = values[key]
+    if value is None or (isinstance(value, str) and value.startswith("/")):
+        return value
+    raise _invalid(key, value, "a URL path starting with '/', or None to turn it off")
+
+
+def _metrics_path(values: Mapping[str, object], key: str) -> str | None:
+    path = _path(values, key)
+    if path is not None and importlib.util.find_spec("prometheus_client") is None:
+        raise GuardConfigError(
+            f"{key} is {path!r}, which needs the prometheus-client package: "
+            "pip install 'flask-guard[prometheus]'"
+        )
+    return path

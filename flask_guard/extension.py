@@ -9,8 +9,11 @@ from typing import Any, ParamSpec, TypeVar
 import requests
 from flask import Flask, current_app, has_app_context
 
+from .cli import guard_cli
 from .config import DEFAULTS, GuardConfigError, load_config, override_key
 from .handlers import install_error_handler
+from .health import install_health
+from .logs import install_json_logs
 from .registry import BreakerRegistry
 from .request_id import install_request_ids
 from .sentry import setup_sentry
@@ -75,6 +78,15 @@ class FlaskGuard:
         session = shared_session(**config.http, request_id_header=config.request_id_header)
         install_request_ids(app, config.request_id_header, config.trust_request_id)
         install_error_handler(app, config.error_format, reporter)
+        if config.health_path is not None:
+            install_health(app, config.health_path, config.health_critical_breakers)
+        if config.metrics_path is not None:
+            from .metrics import install_metrics  # prometheus-client is an optional extra
+
+            install_metrics(app, config.metrics_path, self.breakers)
+        if config.log_json:
+            install_json_logs(app)
+        app.cli.add_command(guard_cli)
         self._sessions.append(session)
         app.extensions["guard"] = self
         app.extensions["guard.config"] = config

@@ -105,6 +105,15 @@ class BreakerRegistry(Mapping[str, CircuitBreaker]):
                 self._breakers[name] = CircuitBreaker(name, storage=self._storage, **options)
             return self._breakers[name]
 
+    @property
+    def storage_name(self) -> str:
+        """``"memory"`` or ``"redis"``: where the breakers' state lives."""
+        return "memory" if self._storage is None else "redis"
+
+    def storage_healthy(self) -> bool:
+        """Return whether the shared storage answers (always true in memory)."""
+        return self._storage is None or self._storage.healthy()
+
     def built(self) -> list[CircuitBreaker]:
         """Return the breakers built so far (declared ones are built on first use)."""
         return list(self._breakers.values())

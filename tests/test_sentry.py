@@ -293,7 +293,7 @@ def test_unreachable_sentry_changes_nothing_for_clients(
         ("GUARD_SENTRY_SAMPLE_RATE", 2, "a number from 0 to 1"),
         ("GUARD_SENTRY_TRACES_SAMPLE_RATE", "all", "a number from 0 to 1"),
         ("GUARD_SENTRY_CAPTURE_4XX", "yes", "True or False"),
-        ("GUARD_SENTRY_SCRUB_FIELDS", "email", "a list of field or header names"),
+        ("GUARD_SENTRY_SCRUB_FIELDS", "email", "a list of names"),
         ("GUARD_SENTRY_ENVIRONMENT", "", "a non-empty string or None"),
     ],
 )

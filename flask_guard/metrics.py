@@ -1,0 +1,94 @@
+"""Prometheus metrics (extra ``flask-guard[prometheus]``): breakers, error responses, retries.
+
+Breaker figures are read from the breakers when Prometheus scrapes, so calls pay nothing for
+them; error responses and retries are counted from the signals.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections.abc import Iterator
+
+from flask import Flask, Response
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from .breaker_policy import CircuitState
+from .envelope import report_for
+from .registry import BreakerRegistry
+from .signals import error_handled, retry_attempted
+
+STATE_VALUES = {CircuitState.CLOSED: 0, CircuitState.HALF_OPEN: 1, CircuitState.OPEN: 2}
+
+
+class _BreakerCollector(Collector):
+    """Read every guard's breakers at scrape time."""
+
+    def __init__(self) -> None:
+        self.registries: weakref.WeakSet[BreakerRegistry] = weakref.WeakSet()
+
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        state = GaugeMetricFamily(
+            "flask_guard_breaker_state",
+            "Circuit breaker state: 0 closed, 1 half-open, 2 open.",
+            labels=["breaker"],
+        )
+        failures = CounterMetricFamily(
+            "flask_guard_breaker_failures",
+            "Failed calls counted by a breaker.",
+            labels=["breaker"],
+        )
+        rejections = CounterMetricFamily(
+            "flask_guard_breaker_rejections", "Calls a breaker rejected.", labels=["breaker"]
+        )
+        for registry in list(self.registries):
+            for breaker in registry.built():
+                stats = breaker.stats
+                state.add_metric([stats.name], STATE_VALUES[stats.state])
+                failures.add_metric([stats.name], stats.total_failures)
+                rejections.add_metric([stats.name], stats.rejections)
+        yield from (state, failures, rejections)
+
+
+class _Metrics:
+    """The process's metrics, created once: Prometheus refuses a name registered twice."""
+
+    def __init__(self) -> None:
+        self.breakers = _BreakerCollector()
+        REGISTRY.register(self.breakers)
+        self.errors = Counter(
+            "flask_guard_error_responses",
+            "Error responses by envelope code and HTTP status.",
+            ["code", "status"],
+        )
+        self.retries = Counter(
+            "flask_guard_retries", "Retries made by retry_with_backoff.", ["function"]
+        )
+        error_handled.connect(self._on_error)
+        retry_attempted.connect(self._on_retry)
+
+    def _on_error(self, app: Flask, error: Exception, error_id: str, status: int) -> None:
+        self.errors.labels(report_for(error).code, str(status)).inc()
+
+    def _on_retry(self, func: object, **kwargs: object) -> None:
+        self.retries.labels(getattr(func, "__qualname__", repr(func))).inc()
+
+
+_metrics: _Metrics | None = None
+_lock = threading.Lock()
+
+
+def install_metrics(app: Flask, path: str, registry: BreakerRegistry) -> None:
+    """Count ``app``'s errors and breakers and serve every metric of the process at ``path``."""
+    global _metrics
+    with _lock:
+        if _metrics is None:
+            _metrics = _Metrics()
+        _metrics.breakers.registries.add(registry)
+
+    def metrics() -> Response:
+        return Response(generate_latest(REGISTRY), mimetype=CONTENT_TYPE_LATEST)
+
+    app.add_url_rule(path, endpoint="flask_guard_metrics", view_func=metrics, methods=["GET"])
