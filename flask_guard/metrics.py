@@ -27,7 +27,10 @@ class _BreakerCollector(Collector):
     """Read every guard's breakers at scrape time."""
 
     def __init__(self) -> None:
-        self.registries: weakref.WeakSet[BreakerRegistry] = weakref.WeakSet()
+        # By id: a registry is a Mapping, and mappings are not hashable.
+        self.registries: weakref.WeakValueDictionary[int, BreakerRegistry] = (
+            weakref.WeakValueDictionary()
+        )
 
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         state = GaugeMetricFamily(
@@ -43,7 +46,7 @@ class _BreakerCollector(Collector):
         rejections = CounterMetricFamily(
             "flask_guard_breaker_rejections", "Calls a breaker rejected.", labels=["breaker"]
         )
-        for registry in list(self.registries):
+        for registry in list(self.registries.values()):
             for breaker in registry.built():
                 stats = breaker.stats
                 state.add_metric([stats.name], STATE_VALUES[stats.state])
@@ -86,7 +89,7 @@ def install_metrics(app: Flask, path: str, registry: BreakerRegistry) -> None:
     with _lock:
         if _metrics is None:
             _metrics = _Metrics()
-        _metrics.breakers.registries.add(registry)
+        _metrics.breakers.registries[id(registry)] = registry
 
     def metrics() -> Response:
         return Response(generate_latest(REGISTRY), mimetype=CONTENT_TYPE_LATEST)

@@ -1,0 +1,207 @@
+"""Health endpoint, the flask guard CLI, JSON logs and Prometheus metrics."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import sys
+import threading
+from collections.abc import Iterator
+from typing import NoReturn
+
+import pytest
+from flask import Flask
+
+from flask_guard import FlaskGuard, GuardConfigError, retry_with_backoff, signals
+
+from .conftest import error_of, make_app
+
+
+def ops_app(**config: object) -> tuple[Flask, FlaskGuard]:
+    app = make_app(**config)
+    guard = FlaskGuard(app)
+
+    @app.get("/pay")
+    @guard.breaker("payments", failure_threshold=1, recovery_timeout=60)
+    def pay() -> NoReturn:
+        raise ConnectionError("payments down")
+
+    @app.get("/stock")
+    @guard.breaker("inventory", failure_threshold=1)
+    def stock() -> dict[str, int]:
+        return {"left": 3}
+
+    return app, guard
+
+
+def test_health_is_ok_when_every_breaker_is_closed() -> None:
+    app, _ = ops_app()
+    response = app.test_client().get("/health")
+    assert response.status_code == 200
+    assert response.headers["Cache-Control"] == "no-store"
+    assert response.get_json() == {
+        "status": "ok",
+        "breakers": {
+            "inventory": {"state": "closed", "failures": 0, "retry_after": 0},
+            "payments": {"state": "closed", "failures": 0, "retry_after": 0},
+        },
+        "storage": {"backend": "memory", "healthy": True},
+    }
+
+
+def test_open_breaker_makes_health_degraded_but_200() -> None:
+    app, _ = ops_app()
+    client = app.test_client()
+    client.get("/pay")
+    response = client.get("/health")
+    assert response.status_code == 200
+    document = response.get_json()
+    assert document["status"] == "degraded"
+    assert document["breakers"]["payments"]["state"] == "open"
+    assert document["breakers"]["payments"]["retry_after"] == pytest.approx(60, abs=1)
+
+
+def test_open_critical_breaker_makes_health_503() -> None:
+    app, _ = ops_app(GUARD_HEALTH_CRITICAL_BREAKERS=["payments"])
+    client = app.test_client()
+    client.get("/pay")
+    response = client.get("/health")
+    assert response.status_code == 503
+    assert response.get_json()["critical_open"] == ["payments"]
+
+
+def test_health_can_be_turned_off() -> None:
+    app, _ = ops_app(GUARD_HEALTH_PATH=None)
+    assert error_of(app.test_client().get("/health"))["status"] == 404
+
+
+def test_cli_status_open_close_reset() -> None:
+    app, guard = ops_app()
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["guard", "status"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].split() == ["BREAKER", "STATE", "FAILURES", "REJECTIONS", "RETRY", "IN"]
+    assert lines[1].split()[:2] == ["inventory", "closed"]
+    assert lines[-1] == "storage: memory (healthy)"
+
+    assert (
+        "payments: forced open (now open)"
+        in runner.invoke(args=["guard", "open", "payments"]).output
+    )
+    assert "open (forced)" in runner.invoke(args=["guard", "status"]).output
+    assert runner.invoke(args=["guard", "close", "payments"]).exit_code == 0
+    assert guard.breakers["payments"].stats.state.value == "closed"
+    app.test_client().get("/pay")
+    assert runner.invoke(args=["guard", "reset", "payments"]).exit_code == 0
+    assert guard.breakers["payments"].stats.total_failures == 0
+
+
+def test_cli_unknown_breaker_is_an_error() -> None:
+    app, _ = ops_app()
+    result = app.test_cli_runner().invoke(args=["guard", "open", "paymnets"])
+    assert result.exit_code == 1
+    assert "no circuit breaker named 'paymnets'; known: inventory, payments" in result.output
+
+
+def test_cli_acts_on_the_fleet_with_shared_storage(redis_url: str, redis_prefix: str) -> None:
+    config = {"GUARD_BREAKER_STORAGE": redis_url, "GUARD_REDIS_PREFIX": redis_prefix}
+    operator_app, _ = ops_app(**config)
+    worker_app, worker_guard = ops_app(**config)
+    assert worker_app.test_client().get("/stock").status_code == 200
+    result = operator_app.test_cli_runner().invoke(args=["guard", "open", "inventory"])
+    assert result.exit_code == 0, result.output
+    learned = threading.Event()
+
+    def on_change(sender: object, **kwargs: object) -> None:
+        learned.set()
+
+    signals.breaker_state_changed.connect(on_change, worker_guard.breakers["inventory"])
+    assert learned.wait(10), "the worker never learned of the opening"
+    signals.breaker_state_changed.disconnect(on_change)
+    assert worker_app.test_client().get("/stock").status_code == 503
+
+
+@pytest.fixture
+def root_stream() -> Iterator[io.StringIO]:
+    """A root handler of the test's own; restore the root handlers' formatters afterwards."""
+    root = logging.getLogger()
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    saved = [(h, h.formatter, list(h.filters)) for h in root.handlers]
+    root.addHandler(handler)
+    yield stream
+    root.removeHandler(handler)
+    for existing, formatter, filters in saved:
+        existing.setFormatter(formatter)
+        existing.filters = filters
+
+
+def test_json_logs_carry_request_and_error_ids(root_stream: io.StringIO) -> None:
+    app, _ = ops_app(GUARD_LOG_JSON=True)
+    response = app.test_client().get("/pay", headers={"X-Request-ID": "json-1"})
+    (line,) = [
+        json.loads(text) for text in root_stream.getvalue().splitlines() if "answered" in text
+    ]
+    assert line["level"] == "ERROR"
+    assert line["logger"] == "flask_guard.handlers"
+    assert line["request_id"] == "json-1"
+    assert line["error_id"] == response.headers["X-Error-ID"]
+    assert "ConnectionError: payments down" in line["exception"]
+    assert set(line) == {
+        "time",
+        "level",
+        "logger",
+        "message",
+        "request_id",
+        "error_id",
+        "exception",
+    }
+
+
+def test_json_logs_outside_requests(root_stream: io.StringIO) -> None:
+    ops_app(GUARD_LOG_JSON=True)
+    logging.getLogger("tests.ops").warning("hello %s", "there")
+    (line,) = [json.loads(text) for text in root_stream.getvalue().splitlines()]
+    assert (line["message"], line["request_id"], line["level"]) == ("hello there", "-", "WARNING")
+
+
+def test_prometheus_metrics() -> None:
+    app, _ = ops_app(GUARD_METRICS_PATH="/metrics")
+
+    @retry_with_backoff(max_attempts=2, base_delay=0, budget=None)
+    def flaky() -> None:
+        raise TimeoutError("slow")
+
+    @app.get("/flaky")
+    def call_flaky() -> NoReturn:
+        flaky()
+        raise AssertionError("unreachable")
+
+    client = app.test_client()
+    client.get("/pay")
+    client.get("/pay")
+    client.get("/flaky")
+    text = client.get("/metrics").get_data(as_text=True)
+    assert 'flask_guard_breaker_state{breaker="payments"} 2.0' in text
+    assert 'flask_guard_breaker_failures_total{breaker="payments"} 1.0' in text
+    assert 'flask_guard_breaker_rejections_total{breaker="payments"} 1.0' in text
+    assert 'flask_guard_error_responses_total{code="SERVICE_UNAVAILABLE",status="503"}' in text
+    assert (
+        'flask_guard_retries_total{function="test_prometheus_metrics.<locals>.flaky"} 1.0' in text
+    )
+
+
+def test_metrics_without_the_package_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "prometheus_client", None)
+    with pytest.raises(GuardConfigError, match=r"pip install 'flask-guard\[prometheus\]'"):
+        FlaskGuard(make_app(GUARD_METRICS_PATH="/metrics"))
+
+
+@pytest.mark.parametrize(
+    ("key", "value"), [("GUARD_HEALTH_PATH", "health"), ("GUARD_LOG_JSON", "yes")]
+)
+def test_invalid_operations_config(key: str, value: object) -> None:
+    with pytest.raises(GuardConfigError, match=f"^{key} must be"):
+        FlaskGuard(make_app(**{key: value}))
