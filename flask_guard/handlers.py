@@ -34,9 +34,7 @@ def new_error_id() -> str:
     return uuid.uuid4().hex
 
 
-def install_error_handler(
-    app: Flask, error_format: ErrorFormat, reporter: SentryReporter | None
-) -> None:
+def install_error_handler(app: Flask, error_format: ErrorFormat, reporter: SentryReporter) -> None:
     """Answer every error ``app`` does not handle more specifically with a JSON error.
 
     The handler is registered for :class:`Exception` at app level, so Flask's lookup order
@@ -64,7 +62,7 @@ def respond(
     error: Exception,
     build: BodyBuilder,
     mimetype: str,
-    reporter: SentryReporter | None,
+    reporter: SentryReporter,
 ) -> Response:
     """Render, log, report and signal ``error``; fall back to a minimal 500 if rendering fails.
 
@@ -85,7 +83,7 @@ def respond(
         response = app.response_class(body, status=500, mimetype=mimetype)
     response.headers["X-Error-ID"] = error_id
     _log_error(error, report, error_id, request_id)
-    if reporter is not None and reporter.wants(error, report):
+    if reporter.wants(error, report):
         reporter.capture(_original(error), report, error_id, request_id, _route())
     send_safely(error_handled, app, error=error, error_id=error_id, status=report.status)
     return response

@@ -48,42 +48,44 @@ _ALWAYS_SCRUBBED = (
 FILTERED = "[Filtered]"
 
 
-def setup_sentry(app: Flask, settings: SentrySettings) -> SentryReporter | None:
+def setup_sentry(app: Flask, settings: SentrySettings) -> SentryReporter:
     """Start Sentry for ``app`` if ``SENTRY_DSN`` is set (config, then environment) and no
-    client runs yet; reuse a client the application started itself. Return None when
-    Sentry is off: then nothing of Sentry runs.
+    client runs yet; reuse a client the application started itself.
+
+    The reporter returned captures only while a Sentry client is active; without one,
+    nothing of Sentry runs (an error costs one check).
     """
     if not sentry_sdk.get_client().is_active():
         dsn = app.config.get("SENTRY_DSN") or os.environ.get("SENTRY_DSN")
-        if not dsn:
-            return None
-        try:
-            Dsn(dsn)
-        except BadDsn:
-            raise GuardConfigError(
-                f"SENTRY_DSN must be a Sentry DSN such as 'https://key@sentry.example/1', "
-                f"got {dsn!r}"
-            ) from None
-        sentry_sdk.init(
-            dsn=dsn,
-            environment=settings.environment,
-            release=settings.release,
-            sample_rate=settings.sample_rate,
-            traces_sample_rate=settings.traces_sample_rate,
-            event_scrubber=EventScrubber(denylist=_denylist(settings.scrub_fields)),
-            # The scrubber matches variable names, not the text of their reprs, and a
-            # request's repr carries its URL, query tokens included.
-            include_local_variables=False,
-            # Its per-request scope setup is what makes it cost ~5.8x a plain request; it is
-            # needed only to trace requests.
-            disabled_integrations=[FlaskIntegration]
-            if settings.traces_sample_rate is None
-            else [],
-        )
-    # The guard captures its errors itself; its log lines must not become second events.
-    ignore_logger("flask_guard.*")
-    _BREAKERS.listen()
+        if dsn:
+            start_sentry(dsn, settings)
+    if sentry_sdk.get_client().is_active():
+        _BREAKERS.listen()
     return SentryReporter(settings)
+
+
+def start_sentry(dsn: str, settings: SentrySettings) -> None:
+    """Start the Sentry client the way flask-guard wants it (see :doc:`/sentry`)."""
+    try:
+        Dsn(dsn)
+    except BadDsn:
+        raise GuardConfigError(
+            f"SENTRY_DSN must be a Sentry DSN such as 'https://key@sentry.example/1', got {dsn!r}"
+        ) from None
+    sentry_sdk.init(
+        dsn=dsn,
+        environment=settings.environment,
+        release=settings.release,
+        sample_rate=settings.sample_rate,
+        traces_sample_rate=settings.traces_sample_rate,
+        event_scrubber=EventScrubber(denylist=_denylist(settings.scrub_fields)),
+        # The scrubber matches variable names, not the text of their reprs, and a
+        # request's repr carries its URL, query tokens included.
+        include_local_variables=False,
+        # Its per-request scope setup is what makes it cost ~5.8x a plain request; it is
+        # needed only to trace requests.
+        disabled_integrations=[FlaskIntegration] if settings.traces_sample_rate is None else [],
+    )
 
 
 class SentryReporter:
@@ -113,6 +115,7 @@ class SentryReporter:
         client = sentry_sdk.get_client()
         if not client.is_active():
             return
+        _BREAKERS.listen()
         try:
             event, hint = event_from_exception(error, client_options=client.options)
             event["event_id"] = error_id
@@ -174,9 +177,14 @@ class _BreakerWatch:
         self._listening = False
 
     def listen(self) -> None:
-        """Connect the receivers, once per process."""
+        """Connect the receivers and quiet the guard's loggers, once per process."""
+        if self._listening:
+            return
         with self._lock:
             if not self._listening:
+                # The guard captures its errors itself: its log lines must not become
+                # second events.
+                ignore_logger("flask_guard.*")
                 breaker_state_changed.connect(self._on_state_changed)
                 retry_attempted.connect(self._on_retry)
                 self._listening = True
