@@ -55,6 +55,9 @@ def setup_sentry(app: Flask, settings: SentrySettings) -> SentryReporter:
     The reporter returned captures only while a Sentry client is active; without one,
     nothing of Sentry runs (an error costs one check).
     """
+    # The guard captures its errors itself: its log lines must never become second events
+    # (whenever a client starts), which Sentry's dedupe would then prefer to the guard's.
+    ignore_logger("flask_guard.*")
     if not sentry_sdk.get_client().is_active():
         dsn = app.config.get("SENTRY_DSN") or os.environ.get("SENTRY_DSN")
         if dsn:
@@ -177,14 +180,11 @@ class _BreakerWatch:
         self._listening = False
 
     def listen(self) -> None:
-        """Connect the receivers and quiet the guard's loggers, once per process."""
+        """Connect the receivers, once per process."""
         if self._listening:
             return
         with self._lock:
             if not self._listening:
-                # The guard captures its errors itself: its log lines must not become
-                # second events.
-                ignore_logger("flask_guard.*")
                 breaker_state_changed.connect(self._on_state_changed)
                 retry_attempted.connect(self._on_retry)
                 self._listening = True

@@ -19,11 +19,12 @@ from werkzeug.serving import make_server
 from werkzeug.test import TestResponse
 
 from flask_guard import FlaskGuard
-
-from .sentry_ingest import SentryIngest
+from flask_guard.testing import SentryIngest
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
+
+pytest_plugins = ("pytester",)
 
 HEX32 = re.compile(r"[0-9a-f]{32}")
 

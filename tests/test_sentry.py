@@ -13,9 +13,9 @@ import sentry_sdk
 from flask import Flask
 
 from flask_guard import ApiError, CircuitState, FlaskGuard, GuardConfigError, retry_with_backoff
+from flask_guard.testing import SentryIngest
 
 from .conftest import error_of, make_app
-from .sentry_ingest import SentryIngest
 
 
 class PaymentsDown(Exception):

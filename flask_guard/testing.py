@@ -1,0 +1,167 @@
+"""pytest plugin for applications that use flask-guard (loaded through the ``pytest11``
+entry point when flask-guard is installed).
+
+Fixtures, for a test suite that defines the usual pytest-flask ``app`` fixture:
+
+* ``guard``: the app's :class:`~flask_guard.FlaskGuard`;
+* ``force_breaker``: ``with force_breaker("payments"):`` runs the block with the breaker
+  forced open (``state="closed"`` to force it closed), and resets it afterwards;
+* ``sentry_events``: a Sentry ingest on loopback that the real SDK transport posts to, with
+  ``wait_for(error_id)`` returning the event a response's error id names.
+
+Every breaker the app built is reset before each test that uses ``app``, so a breaker one
+test opened does not fail the next.
+"""
+
+from __future__ import annotations
+
+import gzip
+import importlib
+import json
+import threading
+import zlib
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any
+
+import pytest
+import sentry_sdk
+from flask import Flask
+from werkzeug import Request, Response
+from werkzeug.serving import make_server
+
+from .config import SentrySettings
+from .extension import FlaskGuard
+from .sentry import start_sentry
+
+ForceBreaker = Callable[..., AbstractContextManager[None]]
+
+
+@pytest.fixture
+def guard(app: Flask) -> FlaskGuard:
+    """Return the app's FlaskGuard."""
+    found: FlaskGuard | None = app.extensions.get("guard")
+    if found is None:
+        pytest.fail("the app fixture's app has no FlaskGuard")
+    return found
+
+
+@pytest.fixture(autouse=True)
+def _flask_guard_reset_breakers(request: pytest.FixtureRequest) -> None:
+    if "app" not in request.fixturenames:
+        return
+    app = request.getfixturevalue("app")
+    found = app.extensions.get("guard") if isinstance(app, Flask) else None
+    if found is not None:
+        for breaker in found.breakers.built():
+            breaker.reset()
+
+
+@pytest.fixture
+def force_breaker(guard: FlaskGuard) -> ForceBreaker:
+    """Return ``force_breaker(name, state="open")``, a context manager."""
+
+    @contextmanager
+    def force(name: str, state: str = "open") -> Iterator[None]:
+        breaker = guard.breakers[name]
+        if state == "open":
+            breaker.force_open()
+        elif state == "closed":
+            breaker.force_close()
+        else:
+            raise ValueError(f'state must be "open" or "closed", got {state!r}')
+        try:
+            yield
+        finally:
+            breaker.reset()
+
+    return force
+
+
+@pytest.fixture
+def sentry_events() -> Iterator[SentryIngest]:
+    """Start Sentry against a local ingest for the test; stop it afterwards."""
+    ingest = SentryIngest()
+    server = make_server("127.0.0.1", 0, ingest, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    ingest.url = f"http://127.0.0.1:{server.port}"
+    previous = sentry_sdk.get_client()
+    start_sentry(ingest.dsn, SentrySettings(None, None, 1.0, None, False, ()))
+    try:
+        yield ingest
+    finally:
+        sentry_sdk.get_client().close(timeout=2)
+        sentry_sdk.get_global_scope().set_client(previous if previous.is_active() else None)
+        server.shutdown()
+        thread.join()
+        server.server_close()
+
+
+class SentryIngest:
+    """A WSGI app that decodes the envelopes Sentry's SDK sends and keeps events by id."""
+
+    def __init__(self) -> None:
+        self.url = ""
+        self.events: dict[str, dict[str, Any]] = {}
+        self._changed = threading.Condition()
+
+    @property
+    def dsn(self) -> str:
+        """The DSN that sends events here."""
+        return self.url.replace("http://", "http://public@") + "/1"
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        """Take one envelope."""
+        request = Request(environ)
+        body = _decoded(request.get_data(), request.headers.get("Content-Encoding", ""))
+        with self._changed:
+            for item_type, payload in _items(body):
+                if item_type == "event":
+                    event = json.loads(payload)
+                    self.events[event["event_id"]] = event
+            self._changed.notify_all()
+        return Response("{}", mimetype="application/json")(environ, start_response)
+
+    def wait_for(self, event_id: str, timeout: float = 10) -> dict[str, Any]:
+        """Return the event ``event_id`` once it arrives (flushing the client first)."""
+        sentry_sdk.flush(timeout=timeout)
+        with self._changed:
+            arrived = self._changed.wait_for(lambda: event_id in self.events, timeout)
+        assert arrived, f"event {event_id} never reached the ingest"
+        return self.events[event_id]
+
+    def messages(self) -> list[str]:
+        """Return the messages of the events that have one (breaker openings)."""
+        return [e.get("message", "") for e in self.events.values() if e.get("message")]
+
+
+def _decoded(body: bytes, encoding: str) -> bytes:
+    if encoding == "gzip":
+        return gzip.decompress(body)
+    if encoding == "deflate":
+        return zlib.decompress(body)
+    if encoding == "br":  # the SDK prefers brotli when the package is installed
+        brotli = importlib.import_module("brotli")
+        return bytes(brotli.decompress(body))
+    return body
+
+
+def _items(body: bytes) -> Iterable[tuple[str, bytes]]:
+    """Yield (type, payload) for each item of a Sentry envelope."""
+    position = body.index(b"\n") + 1  # the envelope header
+    while position < len(body):
+        end = body.find(b"\n", position)
+        header_line = body[position : end if end != -1 else len(body)]
+        position = (end if end != -1 else len(body)) + 1
+        if not header_line.strip():
+            continue
+        header = json.loads(header_line)
+        length = header.get("length")
+        if length is None:
+            end = body.find(b"\n", position)
+            end = len(body) if end == -1 else end
+            payload, position = body[position:end], end + 1
+        else:
+            payload, position = body[position : position + length], position + length + 1
+        yield header["type"], payload
