@@ -1,26 +1,52 @@
-"""A small orders API guarded by flask-guard; run it with ``flask --app sample_app run``."""
+"""A small orders API guarded by flask-guard; run it with ``flask --app sample_app run``.
+
+Orders are charged through a payments service. The demo simulates that service in the same
+app, under ``/_upstream/payments``, and ``/_upstream/chaos`` sets how often it fails and how
+slowly it answers, so you can watch retries, the breaker and error ids at work.
+"""
 
 from __future__ import annotations
 
+import importlib.util
 import logging
-from typing import NoReturn
+from typing import Any, NoReturn
 
-from flask import Flask, request
+from flask import Flask, current_app, request
 
 from flask_guard import ApiError, FlaskGuard, RequestIdFilter
 
+from .upstream import upstream
+
 guard = FlaskGuard()
 
-ORDERS: dict[int, dict[str, object]] = {
+ORDERS: dict[int, dict[str, Any]] = {
     1: {"id": 1, "item": "coffee beans", "quantity": 2, "status": "paid"},
+}
+
+DEFAULTS: dict[str, object] = {
+    "PROPAGATE_EXCEPTIONS": False,  # the demo shows its 500s as JSON, in debug mode too
+    "GUARD_HTTP_RETRIES": 2,
+    "GUARD_HTTP_BACKOFF_FACTOR": 0.1,
+    "GUARD_HTTP_TIMEOUT": (1.0, 2.0),
+    "GUARD_BREAKER_DEFAULTS": {"failure_threshold": 3, "recovery_timeout": 10},
+    "GUARD_HEALTH_CRITICAL_BREAKERS": ["payments"],
+    "GUARD_METRICS_PATH": "/metrics" if importlib.util.find_spec("prometheus_client") else None,
+    "PAYMENTS_URL": None,  # None: the simulated service in this app
 }
 
 
 def create_app(**config: object) -> Flask:
-    """Create the demo app; ``config`` updates ``app.config`` (tests use it)."""
+    """Create the demo app.
+
+    Settings come from :data:`DEFAULTS`, then ``FLASK_*`` environment variables (e.g.
+    ``FLASK_GUARD_BREAKER_STORAGE=redis://127.0.0.1:6379/0``), then ``config``.
+    """
     app = Flask(__name__)
+    app.config.update(DEFAULTS)
+    app.config.from_prefixed_env()
     app.config.update(config)
     guard.init_app(app)
+    app.register_blueprint(upstream, url_prefix="/_upstream")
     _log_with_request_ids(app)
 
     @app.get("/orders")
@@ -29,9 +55,7 @@ def create_app(**config: object) -> Flask:
 
     @app.get("/orders/<int:order_id>")
     def get_order(order_id: int) -> dict[str, object]:
-        if order_id not in ORDERS:
-            raise ApiError.not_found("Order")
-        return ORDERS[order_id]
+        return _order(order_id)
 
     @app.post("/orders")
     def create_order() -> tuple[dict[str, object], int]:
@@ -41,11 +65,32 @@ def create_app(**config: object) -> Flask:
         app.logger.info("Created order %s", order_id)
         return order, 201
 
+    @app.post("/orders/<int:order_id>/pay")
+    @guard.breaker("payments")
+    def pay_order(order_id: int) -> dict[str, object]:
+        order = _order(order_id)
+        # PUT: idempotent, so the session may retry it when the service stumbles.
+        response = guard.session.put(f"{_payments_url()}/charges/{order_id}", json=order)
+        response.raise_for_status()
+        order["status"] = "paid"
+        return {"order": order, "payment": response.json()}
+
     @app.get("/_demo/crash")
     def crash() -> NoReturn:
         raise RuntimeError("the database password is hunter2")  # never shown to clients
 
     return app
+
+
+def _order(order_id: int) -> dict[str, Any]:
+    if order_id not in ORDERS:
+        raise ApiError.not_found("Order")
+    return ORDERS[order_id]
+
+
+def _payments_url() -> str:
+    configured = current_app.config["PAYMENTS_URL"]
+    return str(configured) if configured else request.host_url + "_upstream/payments"
 
 
 def _valid_order(body: object) -> dict[str, object]:

@@ -1,24 +1,54 @@
-"""The demo app behaves as the README walkthrough says."""
+"""The demo app behaves as the README walkthrough says, served on a real loopback port."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 import pytest
+import requests
 from flask import Flask
 from flask.testing import FlaskClient
 
-from sample_app import create_app
+from sample_app import create_app, guard
+from sample_app.upstream import _chaos
 
-from .conftest import error_of
+from .conftest import error_of, serving
 
 
-@pytest.fixture(scope="module")
-def demo() -> Flask:
-    return create_app(PROPAGATE_EXCEPTIONS=False)
+@pytest.fixture
+def demo() -> Iterator[Flask]:
+    app = create_app(GUARD_HTTP_RETRIES=0, GUARD_HTTP_TIMEOUT=(1.0, 0.3))
+    yield app
+    _chaos.update(failure_rate=0.0, latency=0.0)
+    for breaker in guard.breakers.built():  # one guard for every app the tests create
+        breaker.reset()
 
 
 @pytest.fixture
 def client(demo: Flask) -> FlaskClient:
     return demo.test_client()
+
+
+@pytest.fixture
+def base_url(demo: Flask) -> Iterator[str]:
+    with serving(demo) as url:
+        yield url
+
+
+def chaos(base_url: str, **settings: float) -> None:
+    requests.post(f"{base_url}/_upstream/chaos", json=settings, timeout=5).raise_for_status()
+
+
+def pay(base_url: str, **headers: str) -> requests.Response:
+    return requests.post(f"{base_url}/orders/1/pay", headers=headers, timeout=10)
+
+
+def envelope(response: requests.Response) -> dict[str, Any]:
+    error: dict[str, Any] = response.json()["error"]
+    assert error["id"] == response.headers["X-Error-ID"]
+    assert error["request_id"] == response.headers["X-Request-ID"]
+    return error
 
 
 def test_existing_order(client: FlaskClient) -> None:
@@ -47,3 +77,36 @@ def test_crash_hides_the_secret(client: FlaskClient) -> None:
     response = client.get("/_demo/crash")
     assert error_of(response)["status"] == 500
     assert "hunter2" not in response.get_data(as_text=True)
+
+
+def test_payment_carries_the_request_id_upstream(base_url: str) -> None:
+    response = pay(base_url, **{"X-Request-ID": "walk-1"})
+    assert response.status_code == 200
+    assert response.json()["payment"] == {"order_id": 1, "charged": True, "request_id": "walk-1"}
+
+
+def test_failing_payments_open_the_breaker_and_health_says_so(base_url: str) -> None:
+    chaos(base_url, failure_rate=1)
+    failures = [envelope(pay(base_url)) for _ in range(3)]
+    assert {(e["status"], e["code"]) for e in failures} == {(502, "BAD_GATEWAY")}
+    rejected = pay(base_url)
+    assert (rejected.status_code, rejected.headers["Retry-After"]) == (503, "10")
+    assert envelope(rejected)["details"] == [{"breaker": "payments"}]
+    health = requests.get(f"{base_url}/health", timeout=5)
+    assert health.status_code == 503
+    assert health.json()["critical_open"] == ["payments"]
+
+
+def test_slow_payments_time_out_as_504(base_url: str) -> None:
+    chaos(base_url, latency=1)
+    assert envelope(pay(base_url))["code"] == "UPSTREAM_TIMEOUT"
+
+
+def test_chaos_settings_are_checked(client: FlaskClient) -> None:
+    error = error_of(client.post("/_upstream/chaos", json={"failure_rate": 2, "latency": -1}))
+    assert [d["field"] for d in error["details"]] == ["failure_rate", "latency"]  # type: ignore[attr-defined]
+
+
+def test_cli_lists_the_payments_breaker(demo: Flask) -> None:
+    result = demo.test_cli_runner().invoke(args=["guard", "status"])
+    assert "payments" in result.output
