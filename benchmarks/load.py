@@ -1,0 +1,334 @@
+"""Load and faults: the demo under gunicorn with Redis storage and a Sentry ingest, on loopback.
+
+Run: ``python benchmarks/load.py`` (about 2 minutes), or ``--short`` (under a minute; CI runs
+it). Phases: healthy, upstream failing, upstream hanging, upstream recovered, Sentry ingest
+down, Redis down, Redis back. Each prints requests, status mix, latency, and the figures
+below; the run fails (exit status 1) when a correctness figure is off:
+
+* error responses that are not JSON (goal 0);
+* 5xx whose error id never reached the Sentry ingest while it was up (goal 0; calls rejected
+  by an open breaker are not events, by design, and are left out);
+* errors caused by Sentry or Redis being down, with a healthy upstream (goal 0).
+
+Latency figures (p99 of rejected calls while the upstream hangs: goal < 5 ms) and upstream
+calls made while the breaker was open are printed, not asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import logging
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import redis
+import requests
+from werkzeug import Request, Response
+from werkzeug.serving import make_server
+
+from flask_guard.testing import SentryIngest
+
+ROOT = Path(__file__).resolve().parent.parent
+WORKERS, THREADS, CLIENTS = 3, 4, 4
+BREAKER_KEY = "load:{payments}"
+RECOVERY_TIMEOUT = 2
+TIMEOUT, RETRIES = 0.5, 1
+WITHOUT_BREAKER = TIMEOUT * (RETRIES + 1)  # what a call to a hanging upstream waits
+SECONDS = [15.0]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+class Upstream:
+    """The payments service: answers, fails or hangs; counts calls made while the breaker
+    was open (as Redis holds it)."""
+
+    def __init__(self, redis_url: str) -> None:
+        self.mode = "ok"
+        self.calls = 0
+        self.calls_while_open = 0
+        self._redis = redis.Redis.from_url(redis_url, socket_timeout=0.2)
+        self._lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        request = Request(environ)
+        with self._lock:
+            self.calls += 1
+            mode = self.mode
+        try:
+            if self._redis.hget(BREAKER_KEY, "s") == b"open":
+                with self._lock:
+                    self.calls_while_open += 1
+        except redis.RedisError:
+            pass  # the Redis-down phase
+        if mode == "hang":
+            time.sleep(3)
+        if mode == "fail":
+            response = Response('{"error": "down"}', status=503, mimetype="application/json")
+        else:
+            response = Response(
+                json.dumps({"charged": True, "path": request.path}), mimetype="application/json"
+            )
+        return response(environ, start_response)
+
+
+@dataclass
+class Result:
+    status: int
+    seconds: float
+    json_body: bool
+    error_id: str | None
+    rejected: bool
+
+
+@dataclass
+class Phase:
+    name: str
+    upstream: str
+    sentry_up: bool
+    healthy_upstream: bool
+    results: list[Result] = field(default_factory=list)
+    calls_while_open: int = 0
+
+
+def drive(base_url: str, seconds: float) -> list[Result]:
+    """Send POST /orders/1/pay from CLIENTS threads for ``seconds``."""
+    results: list[Result] = []
+    lock = threading.Lock()
+    deadline = time.monotonic() + seconds
+
+    def client() -> None:
+        session = requests.Session()
+        while time.monotonic() < deadline:
+            started = time.perf_counter()
+            response = session.post(f"{base_url}/orders/1/pay", timeout=15)
+            elapsed = time.perf_counter() - started
+            result = _result(response, elapsed)
+            with lock:
+                results.append(result)
+
+    threads = [threading.Thread(target=client) for _ in range(CLIENTS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+def _result(response: requests.Response, elapsed: float) -> Result:
+    if response.status_code < 400:
+        return Result(response.status_code, elapsed, True, None, False)
+    try:
+        error = response.json()["error"]
+    except (ValueError, KeyError, TypeError):
+        return Result(response.status_code, elapsed, False, None, False)
+    rejected = error.get("details") == [{"breaker": "payments"}]
+    return Result(response.status_code, elapsed, True, error.get("id"), rejected)
+
+
+class RedisServer:
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        command = [
+            "redis-server",
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ]
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+        client = redis.Redis.from_url(self.url, socket_connect_timeout=0.2)
+        for _ in range(100):
+            try:
+                client.ping()
+                return
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+
+
+class Served:
+    """A WSGI app on a loopback port, in a thread, that can be stopped."""
+
+    def __init__(self, app: Any, port: int = 0) -> None:
+        self.server = make_server("127.0.0.1", port, app, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def start_gunicorn(
+    port: int, redis_url: str, upstream_url: str, dsn: str
+) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "SENTRY_DSN": dsn,
+        "FLASK_PAYMENTS_URL": upstream_url,
+        "FLASK_GUARD_BREAKER_STORAGE": redis_url,
+        "FLASK_GUARD_REDIS_PREFIX": "load",
+        "FLASK_GUARD_BREAKER_DEFAULTS": json.dumps(
+            {"failure_threshold": 5, "recovery_timeout": RECOVERY_TIMEOUT}
+        ),
+        "FLASK_GUARD_HTTP_TIMEOUT": json.dumps([TIMEOUT, TIMEOUT]),
+        "FLASK_GUARD_HTTP_RETRIES": str(RETRIES),
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--workers",
+        str(WORKERS),
+        "--threads",
+        str(THREADS),
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--timeout",
+        "30",
+        "sample_app:create_app()",
+    ]
+    log = open(ROOT / "benchmarks" / ".load-gunicorn.log", "wb")  # noqa: SIM115
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log)
+    for _ in range(200):
+        try:
+            requests.get(f"http://127.0.0.1:{port}/orders/1", timeout=1)
+            return process
+        except requests.ConnectionError:
+            time.sleep(0.05)
+    process.kill()
+    raise RuntimeError("gunicorn did not start; see benchmarks/.load-gunicorn.log")
+
+
+def missing_ids(ingest: SentryIngest, phase: Phase, wait: float = 5) -> int:
+    """Count the phase's 5xx (not rejections) whose event never reached the ingest."""
+    wanted = {r.error_id for r in phase.results if r.status >= 500 and not r.rejected}
+    wanted.discard(None)
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline and not wanted <= set(ingest.events):
+        time.sleep(0.1)
+    return len(wanted - set(ingest.events))
+
+
+def report(phase: Phase, missing: int | None) -> dict[str, int]:
+    results = phase.results
+    latencies = sorted(r.seconds for r in results) or [0.0]
+    rejected = sorted(r.seconds for r in results if r.rejected)
+    mix = collections.Counter(r.status for r in results)
+    non_json = sum(1 for r in results if r.status >= 400 and not r.json_body)
+    caused = sum(1 for r in results if r.status != 200) if phase.healthy_upstream else 0
+    sentry = "up" if phase.sentry_up else "down"
+    print(f"\n== {phase.name}: upstream {phase.upstream}, Sentry {sentry}")
+    print(f"   requests {len(results)}, status mix {dict(sorted(mix.items()))}")
+    print(f"   latency p50 {_ms(latencies, 0.5)} ms, p99 {_ms(latencies, 0.99)} ms")
+    if rejected:
+        print(
+            f"   rejected by the breaker: {len(rejected)}, p50 {_ms(rejected, 0.5)} ms, "
+            f"p99 {_ms(rejected, 0.99)} ms (a call without a breaker waits {WITHOUT_BREAKER} s)"
+        )
+    print(f"   non-JSON error responses: {non_json} (goal 0)")
+    if missing is not None:
+        print(f"   5xx whose error id is missing at the ingest: {missing} (goal 0)")
+    windows = int(SECONDS[0] // RECOVERY_TIMEOUT)
+    print(
+        f"   upstream calls while the breaker was open: {phase.calls_while_open} "
+        f"(the phase held {windows} recovery windows of one fleet-wide trial each)"
+    )
+    if phase.healthy_upstream:
+        print(f"   errors caused by the outage: {caused} (goal 0)")
+    return {"non_json": non_json, "missing": missing or 0, "caused": caused}
+
+
+def _ms(values: list[float], quantile: float) -> str:
+    return f"{values[min(len(values) - 1, int(len(values) * quantile))] * 1000:.1f}"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--short", action="store_true", help="about 40 s of load instead of 2 min")
+    args = parser.parse_args()
+    seconds = SECONDS[0] = 5.0 if args.short else 15.0
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+
+    redis_server = RedisServer()
+    redis_server.start()
+    ingest = SentryIngest()
+    ingest_port = free_port()
+    sentry = Served(ingest, ingest_port)
+    ingest.url = sentry.url
+    upstream = Upstream(redis_server.url)
+    upstream_server = Served(upstream)
+    port = free_port()
+    gunicorn = start_gunicorn(port, redis_server.url, upstream_server.url, ingest.dsn)
+    base_url = f"http://127.0.0.1:{port}"
+    phases = [
+        Phase("healthy", "ok", True, True),
+        Phase("upstream failing", "fail", True, False),
+        Phase("upstream hanging", "hang", True, False),
+        Phase("upstream recovered", "ok", True, False),
+        Phase("Sentry ingest down", "ok", False, True),
+        Phase("Redis down", "ok", False, True),
+        Phase("Redis back", "ok", False, True),
+    ]
+    totals = collections.Counter[str]()
+    try:
+        for phase in phases:
+            upstream.mode = phase.upstream
+            if phase.name == "Sentry ingest down":
+                sentry.stop()
+            if phase.name == "Redis down":
+                redis_server.stop()
+            if phase.name == "Redis back":
+                redis_server.start()
+                time.sleep(RECOVERY_TIMEOUT)  # the listeners reconnect and resync
+            open_before = upstream.calls_while_open
+            phase.results = drive(base_url, seconds)
+            phase.calls_while_open = upstream.calls_while_open - open_before
+            missing = missing_ids(ingest, phase) if phase.sentry_up else None
+            totals.update(report(phase, missing))
+            if phase.upstream == "hang":
+                upstream.mode = "ok"
+                time.sleep(3)  # let the hung calls finish before the next phase
+    finally:
+        gunicorn.terminate()
+        gunicorn.wait(30)
+        upstream_server.stop()
+        redis_server.stop()
+    print(
+        f"\nTotals: non-JSON errors {totals['non_json']}, missing ids {totals['missing']}, "
+        f"errors caused by outages {totals['caused']} (all goals 0)"
+    )
+    return 1 if any(totals.values()) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
