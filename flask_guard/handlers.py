@@ -96,7 +96,9 @@ def _log_error(
     args = (request.method, _route(), report.status, report.code, error_id, request_id)
     message = "%s %s answered %s %s (error id %s, request id %s)"
     if isinstance(error, CircuitOpenError):
-        _log.warning(message, *args, extra=extra)  # shedding load: expected, no traceback
+        # Shedding load is expected and can come by the thousand: the breaker's own WARNING
+        # on opening is the news, each rejection is routine.
+        _log.info(message, *args, extra=extra)
     elif report.status >= 500:
         _log.error(message, *args, exc_info=_original(error), extra=extra)
     else:

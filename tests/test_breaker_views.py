@@ -95,7 +95,7 @@ def test_recovered_upstream_closes_the_breaker(clock: FakeClock) -> None:
     assert guard.breakers["payments"].state is CircuitState.CLOSED
 
 
-def test_rejections_log_a_warning_without_traceback(
+def test_rejections_log_at_info_without_traceback(
     clock: FakeClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     app, guard = guarded_app(clock)
@@ -103,7 +103,7 @@ def test_rejections_log_a_warning_without_traceback(
     with caplog.at_level(logging.INFO, logger="flask_guard.handlers"):
         app.test_client().get("/charge/1")
     (record,) = [r for r in caplog.records if r.name == "flask_guard.handlers"]
-    assert record.levelno == logging.WARNING
+    assert record.levelno == logging.INFO
     assert record.exc_info is None
 
 
