@@ -105,8 +105,10 @@ class Phase:
     calls_while_open: int = 0
 
 
-def drive(base_url: str, seconds: float) -> list[Result]:
-    """Send POST /orders/1/pay from CLIENTS threads for ``seconds``."""
+def drive(
+    base_url: str, seconds: float, method: str = "POST", path: str = "/orders/1/pay"
+) -> list[Result]:
+    """Send requests from CLIENTS threads for ``seconds``."""
     results: list[Result] = []
     lock = threading.Lock()
     deadline = time.monotonic() + seconds
@@ -115,7 +117,7 @@ def drive(base_url: str, seconds: float) -> list[Result]:
         session = requests.Session()
         while time.monotonic() < deadline:
             started = time.perf_counter()
-            response = session.post(f"{base_url}/orders/1/pay", timeout=15)
+            response = session.request(method, f"{base_url}{path}", timeout=15)
             elapsed = time.perf_counter() - started
             result = _result(response, elapsed)
             with lock:
@@ -290,6 +292,12 @@ def main() -> int:
     port = free_port()
     gunicorn = start_gunicorn(port, redis_server.url, upstream_server.url, ingest.dsn)
     base_url = f"http://127.0.0.1:{port}"
+    floor = drive(base_url, seconds / 2, "GET", "/orders/1")
+    floor_latency = sorted(r.seconds for r in floor)
+    print(
+        f"HTTP floor on this machine (GET /orders/1, no upstream call, same load): "
+        f"p50 {_ms(floor_latency, 0.5)} ms, p99 {_ms(floor_latency, 0.99)} ms"
+    )
     phases = [
         Phase("healthy", "ok", True, True),
         Phase("upstream failing", "fail", True, False),
