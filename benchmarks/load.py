@@ -21,7 +21,6 @@ import collections
 import json
 import logging
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -35,7 +34,7 @@ import requests
 from werkzeug import Request, Response
 from werkzeug.serving import make_server
 
-from flask_guard.testing import SentryIngest
+from flask_guard.testing import RedisServer, SentryIngest, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKERS, THREADS, CLIENTS = 3, 4, 4
@@ -44,13 +43,6 @@ RECOVERY_TIMEOUT = 2
 TIMEOUT, RETRIES = 0.5, 1
 WITHOUT_BREAKER = TIMEOUT * (RETRIES + 1)  # what a call to a hanging upstream waits
 SECONDS = [15.0]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
 
 
 class Upstream:
@@ -140,40 +132,6 @@ def _result(response: requests.Response, elapsed: float) -> Result:
         return Result(response.status_code, elapsed, False, None, False)
     rejected = error.get("details") == [{"breaker": "payments"}]
     return Result(response.status_code, elapsed, True, error.get("id"), rejected)
-
-
-class RedisServer:
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        command = [
-            "redis-server",
-            "--port",
-            str(self.port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ]
-        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
-        client = redis.Redis.from_url(self.url, socket_connect_timeout=0.2)
-        for _ in range(100):
-            try:
-                client.ping()
-                return
-            except redis.ConnectionError:
-                time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.kill()
-            self.process.wait()
 
 
 class Served:

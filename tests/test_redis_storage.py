@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -27,6 +26,7 @@ from flask_guard import (
     signals,
 )
 from flask_guard.storage.redis import RedisStorage
+from flask_guard.testing import RedisServer
 
 from .conftest import FakeClock, error_of, make_app
 
@@ -69,6 +69,7 @@ def open_in_another_process(redis_url: str, prefix: str, name: str, failures: in
     script = f"""
 from flask_guard import CircuitBreaker
 from flask_guard.storage.redis import RedisStorage
+from flask_guard.testing import RedisServer
 breaker = CircuitBreaker({name!r}, failure_threshold={failures},
                          storage=RedisStorage.from_url({redis_url!r}, {prefix!r}))
 for _ in range({failures}):
@@ -242,49 +243,6 @@ def test_keys_are_namespaced_and_expire(storage: RedisStorage, redis_url: str) -
         assert client.ttl(key) > 0
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
-
-
-class RedisServer:
-    """A redis-server of the test's own, on a free port, that the test can stop and restart."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self._process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        command = [
-            "redis-server",
-            "--port",
-            str(self.port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ]
-        self._process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
-        client = redis.Redis.from_url(self.url, socket_connect_timeout=0.2)
-        for _ in range(100):
-            try:
-                client.ping()
-                return
-            except redis.ConnectionError:
-                threading.Event().wait(0.05)
-        raise RuntimeError("redis-server did not start")
-
-    def stop(self) -> None:
-        assert self._process is not None
-        self._process.kill()
-        self._process.wait()
-
-
 @pytest.fixture
 def own_redis(redis_url: str) -> Iterator[RedisServer]:
     if shutil.which("redis-server") is None:
@@ -292,8 +250,7 @@ def own_redis(redis_url: str) -> Iterator[RedisServer]:
     server = RedisServer()
     server.start()
     yield server
-    if server._process is not None and server._process.poll() is None:
-        server.stop()
+    server.stop()
 
 
 def outage_app(url: str) -> tuple[Flask, FlaskGuard, dict[str, bool]]:
