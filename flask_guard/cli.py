@@ -45,10 +45,11 @@ def status() -> None:
         click.echo(
             "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
         )
-    click.echo(
-        f"storage: {registry.storage_name} "
-        f"({'healthy' if registry.storage_healthy() else 'unreachable'})"
-    )
+    if registry.storage_name == "memory":
+        click.echo("storage: memory (the breakers of this process only)")
+    else:
+        health = "healthy" if registry.storage_healthy() else "unreachable"
+        click.echo(f"storage: {registry.storage_name}, shared by every process ({health})")
 
 
 def _command(name: str, action: Callable[[CircuitBreaker], None], done: str) -> None:

@@ -84,7 +84,7 @@ def test_cli_status_open_close_reset() -> None:
     lines = result.output.splitlines()
     assert lines[0].split() == ["BREAKER", "STATE", "FAILURES", "REJECTIONS", "RETRY", "IN"]
     assert lines[1].split()[:2] == ["inventory", "closed"]
-    assert lines[-1] == "storage: memory (healthy)"
+    assert lines[-1] == "storage: memory (the breakers of this process only)"
 
     assert (
         "payments: forced open (now open)"

@@ -276,13 +276,17 @@ def test_unreachable_sentry_changes_nothing_for_clients(
 
     client = app.test_client()
     client.get("/boom")  # one-off costs (first event built, transport thread started)
+    durations = []
     try:
         for _ in range(20):
             started = time.monotonic()
             response = client.get("/boom")
-            assert time.monotonic() - started < 0.1
+            durations.append(time.monotonic() - started)
             assert response.status_code == 500
             assert error_of(response)["code"] == "INTERNAL_SERVER_ERROR"
+        # A request that waited for Sentry would take its timeout (seconds); allow noise.
+        assert max(durations) < 0.5
+        assert sorted(durations)[len(durations) // 2] < 0.1
     finally:
         sentry_sdk.get_client().close(timeout=0.5)
         sentry_sdk.get_global_scope().set_client(None)
