@@ -377,7 +377,9 @@ class CircuitBreaker:
                 now = self._clock()
                 if transition is not None or self._opened_at is None:
                     self._opened_at = now - (self._recovery_timeout - shared.retry_after)
-                self._open_until = math.inf if shared.forced else now + shared.retry_after
+                # Forced open: look again after a recovery timeout, not never, in case the
+                # message that closes it for the fleet is lost.
+                self._open_until = now + shared.retry_after
             elif shared.state is CLOSED:
                 self._opened_at = None
             return transition
@@ -395,8 +397,10 @@ class CircuitBreaker:
             trial = shared.state is HALF_OPEN
             return _Admission(self._generation, trial, lease if trial else None)
         if shared.state is HALF_OPEN:
-            # Every lease is taken: reject locally for a moment instead of asking per call.
-            self._open_until = now + SHARED_RECHECK_INTERVAL
+            with self._lock:
+                if self._state is HALF_OPEN:
+                    # Every lease is taken: reject locally a moment instead of asking per call.
+                    self._open_until = now + SHARED_RECHECK_INTERVAL
         return self._reject(now)
 
     def _share_outcome(
@@ -425,11 +429,14 @@ class CircuitBreaker:
         return True, self._adopt(shared, cause)
 
     def _share_opening(self, transition: Transition | None) -> Transition | None:
-        """Tell the fleet about an opening decided here (by rates, or while degraded)."""
+        """Tell the fleet about an opening decided here (by rates, or while degraded); if
+        another process opened it first, report this one as ``synced``."""
         if self._storage is not None and transition is not None and transition.new is OPEN:
             shared = self._storage.command(self, "open")
             if shared is not None:
                 self._adopt(shared, transition.reason)
+                if not shared.changed:
+                    return Transition(transition.old, transition.new, "synced")
         return transition
 
     def _shared_command(self, command: Command, reason: str) -> bool:
@@ -530,7 +537,7 @@ class CircuitBreaker:
         if generation != self._generation:
             return None
         if trial:
-            self._trials_in_flight -= 1
+            self._trials_in_flight = max(0, self._trials_in_flight - 1)
             if slow:
                 return self._open(self._clock(), "slow_trial")
             self._trial_successes += 1
@@ -553,7 +560,7 @@ class CircuitBreaker:
         if trial:
             with self._lock:
                 if generation == self._generation:
-                    self._trials_in_flight -= 1
+                    self._trials_in_flight = max(0, self._trials_in_flight - 1)
 
     def _is_slow(self, duration: float) -> bool:
         limit = self.policy.slow_call_duration
@@ -577,7 +584,6 @@ class CircuitBreaker:
             return None
         if self._storage is not None and self._storage.healthy():
             return None  # the fleet goes half-open in the storage, when a call asks for a trial
-        self._trials_in_flight = self._trial_successes = 0
         return self._change(HALF_OPEN, "recovery_timeout")
 
     def _retry_after(self, now: float) -> float:
@@ -607,6 +613,8 @@ class CircuitBreaker:
     def _change(self, new: CircuitState, reason: str) -> Transition:
         old, self._state = self._state, new
         self._generation += 1
+        if new is HALF_OPEN:
+            self._trials_in_flight = self._trial_successes = 0
         if new is not OPEN:
             self._open_until = -math.inf
         fast = new is CLOSED and self._consecutive

@@ -55,6 +55,12 @@ def status() -> None:
 def _command(name: str, action: Callable[[CircuitBreaker], None], done: str) -> None:
     breaker = _breaker(name)
     action(breaker)
+    registry = _registry()
+    if registry.storage_name != "memory" and not registry.storage_healthy():
+        raise click.ClickException(
+            f"the shared storage is unreachable: {name} changed in this process only, "
+            "not for the fleet"
+        )
     click.echo(f"{name}: {done} (now {breaker.stats.state.value})")
 
 

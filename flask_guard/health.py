@@ -35,8 +35,13 @@ def health_report(
 
 def _summary(breaker: CircuitBreaker) -> dict[str, object]:
     stats = breaker.stats
+    state = stats.state
+    if state is CircuitState.OPEN and not stats.forced and stats.retry_after == 0:
+        # Due for a trial: it goes half-open with the next call. Reporting it open would keep
+        # a load balancer from ever sending that call.
+        state = CircuitState.HALF_OPEN
     return {
-        "state": stats.state.value,
+        "state": state.value,
         "failures": stats.failures,
         "retry_after": round(stats.retry_after, 3),
     }

@@ -46,8 +46,12 @@ class _BreakerCollector(Collector):
         rejections = CounterMetricFamily(
             "flask_guard_breaker_rejections", "Calls a breaker rejected.", labels=["breaker"]
         )
+        seen: set[str] = set()  # apps sharing a breaker name would give duplicate samples
         for registry in list(self.registries.values()):
             for breaker in registry.built():
+                if breaker.name in seen:
+                    continue
+                seen.add(breaker.name)
                 stats = breaker.stats
                 state.add_metric([stats.name], STATE_VALUES[stats.state])
                 failures.add_metric([stats.name], stats.total_failures)

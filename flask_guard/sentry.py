@@ -89,6 +89,7 @@ def start_sentry(dsn: str, settings: SentrySettings) -> None:
         # needed only to trace requests.
         disabled_integrations=[FlaskIntegration] if settings.traces_sample_rate is None else [],
     )
+    _BREAKERS.listen()
 
 
 class SentryReporter:

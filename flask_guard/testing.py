@@ -146,6 +146,7 @@ class RedisServer:
                 return
             except redis.ConnectionError:
                 time.sleep(0.05)
+        self.stop()
         raise RuntimeError(f"redis-server did not start on port {self.port}")
 
     def stop(self) -> None:

@@ -90,7 +90,10 @@ def _order(order_id: int) -> dict[str, Any]:
 
 def _payments_url() -> str:
     configured = current_app.config["PAYMENTS_URL"]
-    return str(configured) if configured else request.host_url + "_upstream/payments"
+    if configured:
+        return str(configured)
+    # This server's own port, never the Host header a client sends.
+    return f"http://127.0.0.1:{request.environ['SERVER_PORT']}/_upstream/payments"
 
 
 def _valid_order(body: object) -> dict[str, object]:

@@ -15,7 +15,7 @@ from flask import Flask
 
 from flask_guard import FlaskGuard, GuardConfigError, retry_with_backoff, signals
 
-from .conftest import error_of, make_app
+from .conftest import FakeClock, error_of, make_app
 
 
 def ops_app(**config: object) -> tuple[Flask, FlaskGuard]:
@@ -62,6 +62,25 @@ def test_open_breaker_makes_health_degraded_but_200() -> None:
     assert document["breakers"]["payments"]["retry_after"] == pytest.approx(60, abs=1)
 
 
+def test_breaker_due_for_a_trial_is_not_reported_open() -> None:
+    clock = FakeClock()
+    app = make_app(GUARD_HEALTH_CRITICAL_BREAKERS=["payments"])
+    guard = FlaskGuard(app)
+
+    @app.get("/pay")
+    @guard.breaker("payments", failure_threshold=1, recovery_timeout=60, clock=clock)
+    def pay() -> NoReturn:
+        raise ConnectionError("payments down")
+
+    client = app.test_client()
+    client.get("/pay")
+    assert client.get("/health").status_code == 503
+    clock.advance(60)  # due: a load balancer must send the call that probes it
+    response = client.get("/health")
+    assert response.status_code == 200
+    assert response.get_json()["breakers"]["payments"]["state"] == "half_open"
+
+
 def test_open_critical_breaker_makes_health_503() -> None:
     app, _ = ops_app(GUARD_HEALTH_CRITICAL_BREAKERS=["payments"])
     client = app.test_client()
@@ -103,6 +122,13 @@ def test_cli_unknown_breaker_is_an_error() -> None:
     result = app.test_cli_runner().invoke(args=["guard", "open", "paymnets"])
     assert result.exit_code == 1
     assert "no circuit breaker named 'paymnets'; known: inventory, payments" in result.output
+
+
+def test_cli_refuses_to_pretend_when_the_storage_is_unreachable(refused_url: str) -> None:
+    app, _ = ops_app(GUARD_BREAKER_STORAGE=refused_url.replace("http://", "redis://"))
+    result = app.test_cli_runner().invoke(args=["guard", "open", "payments"])
+    assert result.exit_code == 1
+    assert "changed in this process only, not for the fleet" in result.output
 
 
 def test_cli_acts_on_the_fleet_with_shared_storage(redis_url: str, redis_prefix: str) -> None:

@@ -344,3 +344,51 @@ def test_redis_storage_without_the_redis_package_is_a_clear_error(
 
 
 logging.getLogger("flask_guard.storage.redis").setLevel(logging.INFO)
+
+
+def test_listener_survives_stray_messages_and_decoded_clients(
+    redis_url: str, redis_prefix: str
+) -> None:
+    decoded = redis.Redis.from_url(redis_url, decode_responses=True, socket_timeout=0.25)
+    watcher = CircuitBreaker("payments", storage=RedisStorage(decoded, redis_prefix))
+    opener = CircuitBreaker("payments", storage=RedisStorage.from_url(redis_url, redis_prefix))
+    changes = StateChanges(watcher)
+    try:
+        redis.Redis.from_url(redis_url).publish(f"{redis_prefix}:breakers", b"\xff garbage")
+        opener.force_open()
+        assert changes.wait_for(OPEN) == "synced"
+    finally:
+        changes.close()
+
+
+def test_a_trial_slower_than_its_lease_still_closes_the_breaker(
+    storage: RedisStorage, redis_url: str, redis_prefix: str
+) -> None:
+    clock = FakeClock()
+    breaker = CircuitBreaker(
+        "payments", failure_threshold=1, recovery_timeout=0.2, clock=clock, storage=storage
+    )
+    with pytest.raises(ZeroDivisionError):
+        breaker.call(lambda: 1 / 0)
+    make_due(redis_url, redis_prefix, "payments")
+    clock.advance(60)
+
+    def slow_recovery() -> str:
+        threading.Event().wait(0.5)  # longer than the 0.2 s lease, in Redis' time
+        return "recovered"
+
+    assert breaker.call(slow_recovery) == "recovered"
+    assert breaker.stats.state is CLOSED
+
+
+def test_losing_only_the_subscription_is_not_an_outage(
+    storage: RedisStorage, redis_url: str
+) -> None:
+    CircuitBreaker("payments", storage=storage)
+    client = redis.Redis.from_url(redis_url)
+    client.client_kill_filter(_type="pubsub")
+    breaker = CircuitBreaker("inventory", failure_threshold=1, storage=storage)
+    with pytest.raises(ZeroDivisionError):
+        breaker.call(lambda: 1 / 0)
+    assert storage.healthy()
+    assert client.hget(f"{storage._prefix}:{{inventory}}", "s") == b"open"

@@ -13,6 +13,8 @@ import sentry_sdk
 from flask import Flask
 
 from flask_guard import ApiError, CircuitState, FlaskGuard, GuardConfigError, retry_with_backoff
+from flask_guard.config import SentrySettings
+from flask_guard.sentry import start_sentry
 from flask_guard.testing import SentryIngest
 
 from .conftest import error_of, make_app
@@ -207,6 +209,25 @@ def test_breaker_opening_is_one_warning_event(sentry_ingest: SentryIngest) -> No
     assert event["tags"] == {"breaker": "inventory", "breaker.reason": "failure_threshold"}
     assert event["fingerprint"] == ["circuit-breaker-opened", "inventory"]
     assert event["contexts"]["circuit_breakers"]["inventory"]["state"] == "open"
+
+
+def test_breaker_opening_is_reported_when_sentry_starts_after_init_app(
+    sentry_ingest: SentryIngest,
+) -> None:
+    guard = FlaskGuard(make_app())
+
+    @guard.breaker("stock", failure_threshold=1)
+    def reserve() -> None:
+        raise PaymentsDown("no stock service")
+
+    start_sentry(sentry_ingest.dsn, SentrySettings(None, None, 1.0, None, False, ()))
+    with pytest.raises(PaymentsDown):
+        reserve()
+    sentry_sdk.flush(timeout=5)
+    deadline = time.monotonic() + 5
+    while not sentry_ingest.messages() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert sentry_ingest.messages() == ["Circuit breaker 'stock' opened (failure_threshold)"]
 
 
 def test_retry_attempts_are_breadcrumbs_without_messages(sentry_ingest: SentryIngest) -> None:

@@ -63,10 +63,7 @@ local function move(new_state)
   redis.call('HSET', key, 't', 0)
   bump()
 end
-local function reply(admitted)
-  redis.call('HSET', key, 's', state, 'v', version, 'f', failures, 'o', opened,
-             'x', forced and '1' or '0', 'e', epoch)
-  redis.call('EXPIRE', key, ttl)
+local function answer(admitted)
   local remaining = 0
   if state == 'open' then
     if forced then remaining = recovery else remaining = math.max(0, opened + recovery - now) end
@@ -74,10 +71,16 @@ local function reply(admitted)
   return {state, version, failures, remaining, forced and 1 or 0, changed, admitted and 1 or 0,
           epoch}
 end
+local function reply(admitted)
+  redis.call('HSET', key, 's', state, 'v', version, 'f', failures, 'o', opened,
+             'x', forced and '1' or '0', 'e', epoch)
+  redis.call('EXPIRE', key, ttl)
+  return answer(admitted)
+end
 """
 
 _SCRIPTS = {
-    "read": "return reply(false)",
+    "read": "return answer(false)",
     "failure": """
 if state == 'closed' then
   failures = failures + 1
@@ -92,10 +95,11 @@ return reply(false)
     "acquire": """
 if state == 'open' and not forced and now >= opened + recovery then move('half_open') end
 if state == 'half_open' then
-  redis.call('ZREMRANGEBYSCORE', leases, '-inf', now)
-  if redis.call('ZCARD', leases) < tonumber(ARGV[6]) then
+  -- A lease that expired frees its permit, but stays until the episode ends, so that a
+  -- trial slower than the lease still reports its outcome.
+  if redis.call('ZCOUNT', leases, now, '+inf') < tonumber(ARGV[6]) then
     redis.call('ZADD', leases, now + recovery, ARGV[7])
-    redis.call('PEXPIRE', leases, recovery)
+    redis.call('PEXPIRE', leases, recovery * 10)
     return reply(true)
   end
 end
@@ -154,6 +158,7 @@ class RedisStorage:
         # Counts outages: a reply to a call that began before the latest one is stale.
         self._outages = 0
         self._listener_pid = 0
+        self._listener = threading.Thread()
         self._subscribed = threading.Event()
 
     @classmethod
@@ -170,10 +175,12 @@ class RedisStorage:
 
     def attach(self, breaker: CircuitBreaker) -> None:
         """Share ``breaker``'s state: read it now, and follow the fleet's changes."""
-        self._breakers[breaker.name] = breaker
+        with self._lock:
+            self._breakers[breaker.name] = breaker
         self._ensure_listener()
-        # Subscribed before the first read: no change can fall between the two.
-        self._subscribed.wait(SOCKET_TIMEOUT * 4)
+        if self._degraded is None:
+            # Subscribed before the first read: no change can fall between the two.
+            self._subscribed.wait(SOCKET_TIMEOUT)
         shared = self._run(breaker, "read")
         if shared is not None:
             breaker.sync(shared)
@@ -201,6 +208,7 @@ class RedisStorage:
         return self._run(breaker, "command", command)
 
     def _run(self, breaker: CircuitBreaker, script: str, *extra: str | int) -> SharedState | None:
+        self._ensure_listener()
         if self._down_until > time.monotonic():
             self._tell(breaker)
             return None  # down a moment ago: do not make every call wait for a timeout
@@ -219,7 +227,11 @@ class RedisStorage:
             return None  # Redis went down meanwhile: the local state has moved on since
         if self._degraded is not None:
             self._recover()
-        return _shared_state(reply)
+        try:
+            return _shared_state(reply)
+        except (TypeError, ValueError):  # not ours: e.g. another version sharing the prefix
+            _log.warning("Unreadable breaker state for %r in Redis: %r", name, reply)
+            return None
 
     def _degrade(self, breaker: CircuitBreaker | None, error: Exception) -> None:
         with self._lock:
@@ -254,14 +266,18 @@ class RedisStorage:
         _log.info("Redis is reachable again; circuit breakers follow the shared state")
 
     def _ensure_listener(self) -> None:
-        """Start the change listener in this process (again after a fork)."""
+        """Start the change listener in this process: again after a fork, or if it died."""
+        if self._listener_pid == os.getpid() and self._listener.is_alive():
+            return
         with self._lock:
-            if self._listener_pid == os.getpid():
+            if self._listener_pid == os.getpid() and self._listener.is_alive():
                 return
             self._listener_pid = os.getpid()
             self._subscribed.clear()
-        thread = threading.Thread(target=self._listen, name="flask-guard-redis", daemon=True)
-        thread.start()
+            self._listener = threading.Thread(
+                target=self._listen, name="flask-guard-redis", daemon=True
+            )
+            self._listener.start()
 
     def _listen(self) -> None:
         while True:
@@ -280,21 +296,27 @@ class RedisStorage:
                     if time.monotonic() - resynced > RESYNC_INTERVAL:
                         self._resync()
                         resynced = time.monotonic()
-            except redis.RedisError as error:
-                self._degrade(None, error)
+            except Exception:  # the thread must outlive anything: it keeps every view fresh
+                # Losing the subscription alone is not an outage: calls find out for
+                # themselves whether Redis answers. Reconnect after a pause.
+                _log.debug("Redis change listener lost its connection", exc_info=True)
                 time.sleep(RETRY_INTERVAL)
 
     def _resync(self) -> None:
         """Adopt the shared state of every breaker (after a reconnect, and now and then in
         case a change message was lost)."""
         self._down_until = 0.0
-        for breaker in list(self._breakers.values()):
+        with self._lock:
+            breakers = list(self._breakers.values())
+        for breaker in breakers:
             shared = self._run(breaker, "read")
             if shared is not None:
                 breaker.sync(shared)
 
-    def _on_change(self, data: bytes) -> None:
-        name, _, origin = data.decode().split("\n")
+    def _on_change(self, data: bytes | str) -> None:
+        text = data if isinstance(data, str) else data.decode()
+        name, _, origin = text.rpartition("\n")
+        name = name.rpartition("\n")[0]
         breaker = self._breakers.get(name)
         if breaker is None or origin == self._origin:
             return  # not ours, or our own transition, which its maker reports
