@@ -76,18 +76,19 @@ class _Attempts:
         if policy.budget is not None:
             policy.budget.deposit()
 
-    def retries_error(self, error: BaseException) -> bool:
-        """Return whether ``error`` may be retried at all."""
-        return (
+    def after_error(self, error: Exception) -> float | None:
+        """Return the wait before retrying after ``error``, or None to re-raise it."""
+        retryable = (
             isinstance(error, self._policy.retry_on)
             and not isinstance(error, CircuitOpenError)
             and not is_client_error(error)
         )
+        return self.next_delay(error) if retryable else None
 
-    def retries_result(self, result: object) -> bool:
-        """Return whether ``result`` asks for another attempt."""
+    def after_result(self, result: object) -> float | None:
+        """Return the wait before retrying after ``result``, or None to return it."""
         check = self._policy.retry_if_result
-        return check is not None and bool(check(result))
+        return self.next_delay(None) if check is not None and check(result) else None
 
     def next_delay(self, error: BaseException | None) -> float | None:
         """Return the seconds to wait before the next attempt, or None to give up.
@@ -195,16 +196,10 @@ def _retry_sync(policy: RetryPolicy, func: Callable[P, R], sleep: Sleep) -> Call
             try:
                 result = func(*args, **kwargs)
             except Exception as error:
-                if (
-                    not attempts.retries_error(error)
-                    or (delay := attempts.next_delay(error)) is None
-                ):
+                if (delay := attempts.after_error(error)) is None:
                     raise
             else:
-                if (
-                    not attempts.retries_result(result)
-                    or (delay := attempts.next_delay(None)) is None
-                ):
+                if (delay := attempts.after_result(result)) is None:
                     return result
             sleep(delay)
 
@@ -221,16 +216,10 @@ def _retry_async(
             try:
                 result = await func(*args, **kwargs)
             except Exception as error:
-                if (
-                    not attempts.retries_error(error)
-                    or (delay := attempts.next_delay(error)) is None
-                ):
+                if (delay := attempts.after_error(error)) is None:
                     raise
             else:
-                if (
-                    not attempts.retries_result(result)
-                    or (delay := attempts.next_delay(None)) is None
-                ):
+                if (delay := attempts.after_result(result)) is None:
                     return result
             await _wait(sleep, delay)
 
