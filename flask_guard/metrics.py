@@ -17,7 +17,9 @@ from prometheus_client.registry import Collector
 
 from .breaker_policy import CircuitState
 from .envelope import report_for
+from .health import require_token
 from .registry import BreakerRegistry
+from .routes import add_guard_route
 from .signals import error_handled, retry_attempted
 
 STATE_VALUES = {CircuitState.CLOSED: 0, CircuitState.HALF_OPEN: 1, CircuitState.OPEN: 2}
@@ -87,8 +89,11 @@ _metrics: _Metrics | None = None
 _lock = threading.Lock()
 
 
-def install_metrics(app: Flask, path: str, registry: BreakerRegistry) -> None:
-    """Count ``app``'s errors and breakers and serve every metric of the process at ``path``."""
+def install_metrics(
+    app: Flask, path: str, registry: BreakerRegistry, token: str | None = None
+) -> None:
+    """Count ``app``'s errors and breakers and serve every metric of the process at ``path``
+    (to requests bearing ``token``, when one is set)."""
     global _metrics
     with _lock:
         if _metrics is None:
@@ -96,6 +101,7 @@ def install_metrics(app: Flask, path: str, registry: BreakerRegistry) -> None:
         _metrics.breakers.registries[id(registry)] = registry
 
     def metrics() -> Response:
+        require_token(token)
         return Response(generate_latest(REGISTRY), mimetype=CONTENT_TYPE_LATEST)
 
-    app.add_url_rule(path, endpoint="flask_guard_metrics", view_func=metrics, methods=["GET"])
+    add_guard_route(app, "flask_guard_metrics", path, metrics, ["GET"])
