@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Collection
+from typing import cast
 
-from flask import Flask, current_app, request
-from werkzeug.sansio.response import Response
+from flask import Flask, Response, current_app, request
 
 from .breaker import CircuitBreaker
 from .breaker_policy import CircuitState
@@ -90,7 +90,7 @@ def install_health(
         )
         if not bears_token(token):
             document = {"status": document["status"]}
-        response = current_app.json.response(document)
+        response = cast(Response, current_app.json.response(document))  # the app's class
         response.status_code = status
         response.headers["Cache-Control"] = "no-store"
         return response

@@ -6,6 +6,7 @@ import re
 from collections.abc import Callable
 
 from flask import Blueprint, Flask
+from flask.typing import ResponseReturnValue
 from werkzeug.routing import BaseConverter, Map
 
 _CONVERTER = "flask_guard_segment"
@@ -27,7 +28,7 @@ class _OwnSegment(BaseConverter):
 
 
 def add_guard_route(
-    app: Flask, name: str, path: str, view: Callable[..., object], methods: list[str]
+    app: Flask, name: str, path: str, view: Callable[[], ResponseReturnValue], methods: list[str]
 ) -> None:
     """Serve ``view`` at ``path`` unless the app routes that path itself.
 
@@ -49,8 +50,10 @@ def add_guard_route(
     app.register_blueprint(blueprint)
 
 
-def _ignoring_segment(view: Callable[..., object]) -> Callable[..., object]:
-    def routed(segment: str) -> object:
+def _ignoring_segment(
+    view: Callable[[], ResponseReturnValue],
+) -> Callable[..., ResponseReturnValue]:
+    def routed(segment: str) -> ResponseReturnValue:
         return view()
 
     routed.__name__ = routed.__qualname__ = getattr(view, "__name__", "view")

@@ -27,6 +27,7 @@ from .breaker_policy import CircuitOpenError, CircuitState
 from .config import GuardConfigError, SentrySettings
 from .envelope import ErrorReport
 from .errors import ApiError
+from .scrubbing import install_scrubbing
 from .signals import breaker_state_changed, retry_attempted
 
 _log = logging.getLogger(__name__)
@@ -58,6 +59,7 @@ def setup_sentry(app: Flask, settings: SentrySettings) -> SentryReporter:
     # The guard captures its errors itself: its log lines must never become second events
     # (whenever a client starts), which Sentry's dedupe would then prefer to the guard's.
     ignore_logger("flask_guard.*")
+    install_scrubbing(settings.scrub_fields)
     if not sentry_sdk.get_client().is_active():
         dsn = app.config.get("SENTRY_DSN") or os.environ.get("SENTRY_DSN")
         if dsn:
@@ -75,6 +77,7 @@ def start_sentry(dsn: str, settings: SentrySettings) -> None:
         raise GuardConfigError(
             f"SENTRY_DSN must be a Sentry DSN such as 'https://key@sentry.example/1', got {dsn!r}"
         ) from None
+    install_scrubbing(settings.scrub_fields)
     sentry_sdk.init(
         dsn=dsn,
         environment=settings.environment,

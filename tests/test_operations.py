@@ -17,7 +17,6 @@ from flask_guard import FlaskGuard, GuardConfigError, retry_with_backoff, signal
 
 from .conftest import FakeClock, error_of, make_app
 
-
 TOKEN = "operator-secret-0123456789"
 BEARER = {"Authorization": f"Bearer {TOKEN}"}
 
