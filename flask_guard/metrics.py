@@ -20,6 +20,7 @@ from .envelope import report_for
 from .health import require_token
 from .registry import BreakerRegistry
 from .routes import add_guard_route
+from .sentry_delivery import LOST
 from .signals import error_handled, retry_attempted
 
 STATE_VALUES = {CircuitState.CLOSED: 0, CircuitState.HALF_OPEN: 1, CircuitState.OPEN: 2}
@@ -61,12 +62,27 @@ class _BreakerCollector(Collector):
         yield from (state, failures, rejections)
 
 
+class _LostEventsCollector(Collector):
+    """Read, at scrape time, how many error events did not reach Sentry."""
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        lost = CounterMetricFamily(
+            "flask_guard_sentry_events_lost",
+            "Error events that did not reach Sentry, by reason (ids are logged).",
+            labels=["reason"],
+        )
+        for reason, count in sorted(LOST.totals().items()):
+            lost.add_metric([reason], count)
+        yield lost
+
+
 class _Metrics:
     """The process's metrics, created once: Prometheus refuses a name registered twice."""
 
     def __init__(self) -> None:
         self.breakers = _BreakerCollector()
         REGISTRY.register(self.breakers)
+        REGISTRY.register(_LostEventsCollector())
         self.errors = Counter(
             "flask_guard_error_responses",
             "Error responses by envelope code and HTTP status.",

@@ -28,6 +28,7 @@ from .config import GuardConfigError, SentrySettings
 from .envelope import ErrorReport
 from .errors import ApiError
 from .scrubbing import install_scrubbing
+from .sentry_delivery import GuardTransport, quiet_sentry_retries, watch_transport
 from .signals import breaker_state_changed, retry_attempted
 
 _log = logging.getLogger(__name__)
@@ -66,6 +67,8 @@ def setup_sentry(app: Flask, settings: SentrySettings) -> SentryReporter:
             start_sentry(dsn, settings)
     if sentry_sdk.get_client().is_active():
         _BREAKERS.listen()
+        watch_transport(sentry_sdk.get_client().transport)
+        quiet_sentry_retries()
     return SentryReporter(settings)
 
 
@@ -85,6 +88,9 @@ def start_sentry(dsn: str, settings: SentrySettings) -> None:
         sample_rate=settings.sample_rate,
         traces_sample_rate=settings.traces_sample_rate,
         event_scrubber=EventScrubber(denylist=_denylist(settings.scrub_fields)),
+        # Every event not delivered is counted and its id logged (see sentry_delivery).
+        transport=GuardTransport,
+        transport_queue_size=settings.queue_size,
         # The scrubber matches variable names, not the text of their reprs, and a
         # request's repr carries its URL, query tokens included.
         include_local_variables=False,
@@ -93,6 +99,7 @@ def start_sentry(dsn: str, settings: SentrySettings) -> None:
         disabled_integrations=[FlaskIntegration] if settings.traces_sample_rate is None else [],
     )
     _BREAKERS.listen()
+    quiet_sentry_retries()
 
 
 class SentryReporter:
