@@ -369,3 +369,50 @@ def test_crafted_requests_never_reach_a_dependency_failure(refused_url: str) -> 
         response = client.post("/orders", **attempt)
         assert response.status_code < 500, attempt
     assert guard.breakers["orders"].state.value == "closed"
+
+
+@pytest.mark.skipif(importlib.util.find_spec("apifairy") is None, reason="apifairy not installed")
+def test_guard_routes_stay_out_of_apifairy_openapi() -> None:
+    from apifairy import APIFairy, response  # type: ignore[import-untyped,import-not-found,unused-ignore]
+    from marshmallow import Schema, fields
+
+    class Pet(Schema):
+        name = fields.String()
+
+    app = make_app(GUARD_METRICS_PATH="/metrics")
+    APIFairy(app)
+    FlaskGuard(app)
+
+    @app.get("/pets")
+    @response(Pet)  # type: ignore[untyped-decorator,unused-ignore]
+    def pets() -> dict[str, str]:
+        return {"name": "rex"}
+
+    paths = app.test_client().get("/apispec.json").get_json()["paths"]
+    assert list(paths) == ["/pets"]
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("flask_smorest") is None, reason="flask-smorest not installed"
+)
+def test_guard_routes_stay_out_of_flask_smorest_openapi() -> None:
+    from flask_smorest import Api, Blueprint  # type: ignore[import-untyped,import-not-found,unused-ignore]
+
+    app = make_app(
+        GUARD_METRICS_PATH="/metrics",
+        API_TITLE="pets",
+        API_VERSION="1",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/",
+    )
+    api = Api(app)
+    FlaskGuard(app)
+    pets = Blueprint("pets", __name__)
+
+    @pets.route("/pets")  # type: ignore[untyped-decorator,unused-ignore]
+    def list_pets() -> dict[str, list[str]]:
+        return {"pets": []}
+
+    api.register_blueprint(pets)
+    paths = app.test_client().get("/openapi.json").get_json()["paths"]
+    assert list(paths) == ["/pets"]
