@@ -28,7 +28,7 @@ from .config import GuardConfigError, SentrySettings
 from .envelope import ErrorReport
 from .errors import ApiError
 from .scrubbing import install_scrubbing
-from .sentry_delivery import GuardTransport, quiet_sentry_retries, watch_transport
+from .sentry_delivery import GuardTransport, quiet_sentry_retries, watch_clients
 from .signals import breaker_state_changed, retry_attempted
 
 _log = logging.getLogger(__name__)
@@ -67,8 +67,7 @@ def setup_sentry(app: Flask, settings: SentrySettings) -> SentryReporter:
             start_sentry(dsn, settings)
     if sentry_sdk.get_client().is_active():
         _BREAKERS.listen()
-        watch_transport(sentry_sdk.get_client().transport)
-        quiet_sentry_retries()
+    watch_clients()
     return SentryReporter(settings)
 
 

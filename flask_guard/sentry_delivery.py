@@ -23,9 +23,12 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+import sentry_sdk
+from sentry_sdk.scope import add_global_event_processor
 from sentry_sdk.transport import HttpTransport, Transport
 
 if TYPE_CHECKING:
+    from sentry_sdk._types import Event
     from sentry_sdk.envelope import Envelope, Item
 
 _log = logging.getLogger(__name__)
@@ -69,8 +72,10 @@ class LostEvents:
         why = REASONS.get(reason, reason)
         if event_id is not None:
             _log.info("Sentry did not get error %s: %s (%s)", event_id, why, reason)
-        else:
+        elif reason in DELIVERY_FAILURES:
             _log.info("Sentry did not get %d event(s): %s (%s)", quantity, why, reason)
+        else:  # the SDK names no id when the app's own settings drop an event
+            _log.debug("Sentry did not get %d event(s): %s (%s)", quantity, why, reason)
         if reason not in DELIVERY_FAILURES:
             with self._lock:
                 self._totals[reason] += quantity
@@ -196,3 +201,30 @@ def quiet_sentry_retries() -> None:
     logger = logging.getLogger("urllib3.connectionpool")
     if _QUIET not in logger.filters:
         logger.addFilter(_QUIET)
+
+
+_watching = False
+_watching_lock = threading.Lock()
+
+
+def watch_clients() -> None:
+    """Account for the losses of whichever client sends events: the one running now, and one
+    the application starts later (checked as each event is prepared, at no cost otherwise)."""
+    global _watching
+    _watch_sender()
+    with _watching_lock:
+        if not _watching:
+            add_global_event_processor(_watch_sender_of)
+            _watching = True
+
+
+def _watch_sender() -> None:
+    client = sentry_sdk.get_client()
+    if client.is_active():
+        watch_transport(client.transport)
+        quiet_sentry_retries()
+
+
+def _watch_sender_of(event: Event, hint: object) -> Event:
+    _watch_sender()
+    return event

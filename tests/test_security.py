@@ -27,7 +27,8 @@ CRAFTED_BODIES: list[tuple[str, bytes | str, str]] = [
     ("UTF-16 garbage", b"\xff\xfe\x00\xd8\x00", "application/json"),
     ("truncated", '{"a": [1, 2', "application/json"),
     ("not JSON", "hello", "application/json"),
-    ("NaN bomb", "1e999999" * 100, "application/json"),
+    ("concatenated", "1e999999" * 100, "application/json"),
+    ("huge integer", "9" * 5000, "application/json"),
 ]
 
 

@@ -162,14 +162,18 @@ def test_rate_limited_events_are_logged_by_id(
     assert set(lost.values()) <= {"rate_limited", "ratelimit_backoff"}
 
 
+@pytest.mark.parametrize("started", ["before the guard", "after the guard"])
 def test_losses_of_a_client_the_app_started_are_logged_too(
-    stop_sentry: None, delivery_log: pytest.LogCaptureFixture
+    stop_sentry: None, delivery_log: pytest.LogCaptureFixture, started: str
 ) -> None:
     ingest = GatedIngest()
     with serving(ingest) as url:
         ingest.url = url
-        sentry_sdk.init(dsn=ingest.dsn, transport_queue_size=3)
+        if started == "before the guard":
+            sentry_sdk.init(dsn=ingest.dsn, transport_queue_size=3)
         app = failing_app()
+        if started == "after the guard":
+            sentry_sdk.init(dsn=ingest.dsn, transport_queue_size=3)
         ids = error_ids(app, 12)
         assert ingest.waiting.acquire(timeout=10)
         ingest.gate.set()
