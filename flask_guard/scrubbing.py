@@ -2,7 +2,8 @@
 
 One global event processor scrubs every event before it is sent, whoever started Sentry and
 whoever captured the event (the guard, the app, an integration): request headers, cookies,
-query string, body and URL; every breadcrumb (log lines, outbound HTTP calls with their
+query string, body and URL; exception messages (a failed call's message holds its URL);
+every breadcrumb (log lines, outbound HTTP calls with their
 ``http.query`` and ``url``); extra data, stack frame variables and span data. Names match
 by pattern (``token`` matches ``X-Auth-Token``, ``access_token``, ``refreshToken``), and
 ``name=value`` pairs, ``"name": "value"`` members and ``Bearer`` credentials inside free text
@@ -172,6 +173,10 @@ class Scrubber:
         for span in event.get("spans") or ():
             if isinstance(span, dict) and isinstance(span.get("data"), Mapping):
                 span["data"] = self.data(span["data"])
+        exceptions = event.get("exception")
+        for value in exceptions.get("values") or () if isinstance(exceptions, Mapping) else ():
+            if isinstance(value, dict) and isinstance(value.get("value"), str):
+                value["value"] = self.text(value["value"])  # requests puts the URL there
         for frame in _frames(event):
             if isinstance(frame.get("vars"), Mapping):
                 frame["vars"] = self.data(frame["vars"])

@@ -224,3 +224,21 @@ def test_configured_scrub_fields_reach_breadcrumbs(sentry_ingest: SentryIngest) 
     response = app.test_client().get("/t", headers={"X-Tenant": TENANT})
     event = sentry_ingest.wait_for(str(error_of(response)["id"]))
     assert TENANT not in json.dumps(event)  # the source lines around the frame name no value
+
+
+def test_a_failed_outbound_call_leaves_no_query_secret_in_the_exception(
+    sentry_ingest: SentryIngest, refused_url: str
+) -> None:
+    app = make_app(SENTRY_DSN=sentry_ingest.dsn, GUARD_HTTP_RETRIES=0)
+    guard = FlaskGuard(app)
+
+    @app.get("/pay")
+    def pay() -> NoReturn:
+        guard.session.post(f"{refused_url}/v1/charge?api_key={SECRETS[1]}&page=2")
+        raise AssertionError("unreachable")
+
+    response = app.test_client().get("/pay")
+    event = sentry_ingest.wait_for(str(error_of(response)["id"]))
+    messages = " ".join(value["value"] for value in event["exception"]["values"])
+    assert "api_key=[Filtered]&page=2" in messages
+    assert SECRETS[1] not in json.dumps(event)
