@@ -95,4 +95,4 @@ def install_health(
         response.headers["Cache-Control"] = "no-store"
         return response
 
-    add_guard_route(app, "flask_guard_health", path, health, ["GET"])
+    add_guard_route(app, "health", path, health, ["GET"])

@@ -120,4 +120,4 @@ def install_metrics(
         require_token(token)
         return Response(generate_latest(REGISTRY), mimetype=CONTENT_TYPE_LATEST)
 
-    add_guard_route(app, "flask_guard_metrics", path, metrics, ["GET"])
+    add_guard_route(app, "metrics", path, metrics, ["GET"])

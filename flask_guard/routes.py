@@ -30,20 +30,25 @@ class _OwnSegment(BaseConverter):
 def add_guard_route(
     app: Flask, name: str, path: str, view: Callable[[], ResponseReturnValue], methods: list[str]
 ) -> None:
-    """Serve ``view`` at ``path`` unless the app routes that path itself.
+    """Serve ``view`` at ``path`` as the endpoint ``flask_guard_<name>.<name>``, unless the
+    app routes that path itself.
 
-    The route lives on a plain blueprint named ``name``: apiflask documents only its own
+    The route lives on a plain blueprint of its own: apiflask documents only its own
     ``APIBlueprint``\\ s, flask-smorest only the blueprints registered with its ``Api``, and
     apifairy only views it decorated, so none of them lists it.
     """
     app.url_map.converters.setdefault(_CONVERTER, _OwnSegment)
     head, _, last = path.rstrip("/").rpartition("/")
-    blueprint = Blueprint(name, __name__)
+    blueprint = Blueprint(f"flask_guard_{name}", __name__)
     if last:
         trailing = "/" if path.endswith("/") else ""
         rule = f"{head}/<{_CONVERTER}({last!r}):segment>{trailing}"
         blueprint.add_url_rule(
-            rule, endpoint=name, view_func=_ignoring_segment(view), methods=methods
+            rule,
+            endpoint=name,
+            view_func=_ignoring_segment(view),
+            methods=methods,
+            defaults={"segment": last},  # so url_for needs no argument
         )
     else:
         blueprint.add_url_rule(path, endpoint=name, view_func=view, methods=methods)

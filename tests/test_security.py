@@ -7,7 +7,7 @@ import importlib.util
 from typing import Any, NoReturn
 
 import pytest
-from flask import Flask, request
+from flask import Flask, request, url_for
 from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import HTTPException
 
@@ -335,6 +335,8 @@ def test_guard_health_answers_at_a_nested_path() -> None:
     assert client.get("/ops/health-check").get_json() == {"status": "ok"}
     assert client.head("/ops/health-check").status_code == 200
     assert client.get("/ops/health-checks").status_code == 404
+    with app.test_request_context():
+        assert url_for("flask_guard_health.health") == "/ops/health-check"
 
 
 @pytest.mark.skipif(importlib.util.find_spec("apiflask") is None, reason="apiflask not installed")
