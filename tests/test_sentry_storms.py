@@ -118,7 +118,7 @@ def test_queue_overflow_is_logged_by_id_and_warned_once_with_the_count(
         assert set(lost) | set(ingest.events) == set(ids)
         assert not set(lost) & set(ingest.events)
         assert set(lost.values()) == {"queue_overflow"}
-        assert 20 <= len(lost) <= 24
+        assert 20 <= len(lost) <= 25  # 30 - five queued - at most one in flight
         (warning,) = storm_warnings(delivery_log)
         assert warning.lost_events == {"queue_overflow": len(lost)}  # type: ignore[attr-defined]
         assert f"Sentry did not get {len(lost)} error event(s)" in warning.getMessage()
