@@ -130,7 +130,7 @@ def _result(response: requests.Response, elapsed: float) -> Result:
         error = response.json()["error"]
     except (ValueError, KeyError, TypeError):
         return Result(response.status_code, elapsed, False, None, False)
-    rejected = error.get("details") == [{"breaker": "payments"}]
+    rejected = error.get("code") == "SERVICE_UNAVAILABLE"
     return Result(response.status_code, elapsed, True, error.get("id"), rejected)
 
 

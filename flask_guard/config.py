@@ -38,10 +38,13 @@ DEFAULTS: dict[str, object] = {
     "GUARD_SENTRY_TRACES_SAMPLE_RATE": None,
     "GUARD_SENTRY_CAPTURE_4XX": False,
     "GUARD_SENTRY_SCRUB_FIELDS": (),
+    "GUARD_SENTRY_QUEUE_SIZE": 1000,
     "GUARD_HEALTH_PATH": "/health",
     "GUARD_HEALTH_CRITICAL_BREAKERS": (),
     "GUARD_LOG_JSON": False,
     "GUARD_METRICS_PATH": None,
+    "GUARD_HEALTH_TOKEN": None,
+    "GUARD_EXPOSE_UPSTREAM_NAMES": False,
 }
 
 _HEADER_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
@@ -61,6 +64,7 @@ class SentrySettings:
     traces_sample_rate: float | None
     capture_4xx: bool
     scrub_fields: tuple[str, ...]
+    queue_size: int = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +85,8 @@ class GuardConfig:
     health_critical_breakers: tuple[str, ...]
     log_json: bool
     metrics_path: str | None
+    health_token: str | None = None
+    expose_upstream_names: bool = False
 
 
 def override_key(name: str) -> str:
@@ -111,11 +117,14 @@ def load_config(app_config: Mapping[str, object], overrides: Mapping[str, object
             traces_sample_rate=_optional_rate(values, "GUARD_SENTRY_TRACES_SAMPLE_RATE"),
             capture_4xx=_bool(values, "GUARD_SENTRY_CAPTURE_4XX"),
             scrub_fields=_names(values, "GUARD_SENTRY_SCRUB_FIELDS"),
+            queue_size=_queue_size(values, "GUARD_SENTRY_QUEUE_SIZE"),
         ),
         health_path=_path(values, "GUARD_HEALTH_PATH"),
         health_critical_breakers=_names(values, "GUARD_HEALTH_CRITICAL_BREAKERS"),
         log_json=_bool(values, "GUARD_LOG_JSON"),
         metrics_path=_metrics_path(values, "GUARD_METRICS_PATH"),
+        health_token=_token(values, "GUARD_HEALTH_TOKEN"),
+        expose_upstream_names=_bool(values, "GUARD_EXPOSE_UPSTREAM_NAMES"),
     )
 
 
@@ -213,6 +222,21 @@ def _names(values: Mapping[str, object], key: str) -> tuple[str, ...]:
     if isinstance(value, list | tuple) and all(isinstance(n, str) and n for n in value):
         return tuple(value)
     raise _invalid(key, value, "a list of names, e.g. ['payments']")
+
+
+def _queue_size(values: Mapping[str, object], key: str) -> int:
+    value = values[key]
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+        return value
+    raise _invalid(key, value, "a whole number of events, at least 1")
+
+
+def _token(values: Mapping[str, object], key: str) -> str | None:
+    value = values[key]
+    if value is None or (isinstance(value, str) and len(value) >= 16 and value.isprintable()):
+        return value
+    shown = value if not isinstance(value, str) else f"a {len(value)}-character string"
+    raise _invalid(key, shown, "None or a secret of at least 16 printable characters")
 
 
 _REDIS_SCHEMES = ("redis://", "rediss://", "unix://")

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from http import HTTPStatus
 
 import requests
+from flask import current_app, has_app_context
 from werkzeug.exceptions import BadRequest, HTTPException, InternalServerError
 
 from .breaker_policy import CircuitOpenError
@@ -39,6 +40,9 @@ class ErrorReport:
     message: str
     details: Sequence[Mapping[str, object]] = ()
     headers: Sequence[tuple[str, str]] = ()
+    internal_details: Sequence[Mapping[str, object]] = ()
+    """Names of breakers and upstream hosts, for logs and Sentry; in ``details`` only when
+    ``GUARD_EXPOSE_UPSTREAM_NAMES`` is on."""
 
 
 INTERNAL_ERROR = ErrorReport(500, INTERNAL_ERROR_CODE, INTERNAL_ERROR_MESSAGE)
@@ -51,12 +55,14 @@ def report_for(error: Exception) -> ErrorReport:
             error.status, error.code, error.message, error.details, tuple(error.headers.items())
         )
     if isinstance(error, CircuitOpenError):
+        names = ({"breaker": error.name},)
         return ErrorReport(
             503,
             "SERVICE_UNAVAILABLE",
             CIRCUIT_OPEN_MESSAGE,
-            details=({"breaker": error.name},),
+            details=_visible(names),
             headers=(("Retry-After", str(max(1, math.ceil(error.retry_after)))),),
+            internal_details=names,
         )
     if isinstance(error, InternalServerError) and error.original_exception is not None:
         return INTERNAL_ERROR
@@ -72,18 +78,27 @@ def _report_for_upstream(error: requests.RequestException) -> ErrorReport:
     request = error.request
     response = error.response
     url = getattr(request, "url", None) or getattr(response, "url", None)
-    details = ({"upstream": upstream_host(url)},)
+    names = ({"upstream": upstream_host(url)},)
+    details = _visible(names)
     if isinstance(error, requests.Timeout):  # before ConnectionError: ConnectTimeout is both
-        return ErrorReport(504, "UPSTREAM_TIMEOUT", UPSTREAM_TIMEOUT_MESSAGE, details)
+        return ErrorReport(504, "UPSTREAM_TIMEOUT", UPSTREAM_TIMEOUT_MESSAGE, details, (), names)
     if isinstance(error, requests.ConnectionError):
-        return ErrorReport(503, "UPSTREAM_UNAVAILABLE", UPSTREAM_UNAVAILABLE_MESSAGE, details)
+        return ErrorReport(
+            503, "UPSTREAM_UNAVAILABLE", UPSTREAM_UNAVAILABLE_MESSAGE, details, (), names
+        )
     if (
         isinstance(error, requests.HTTPError)
         and response is not None
         and response.status_code >= 500
     ):
-        return ErrorReport(502, "BAD_GATEWAY", BAD_GATEWAY_MESSAGE, details)
+        return ErrorReport(502, "BAD_GATEWAY", BAD_GATEWAY_MESSAGE, details, (), names)
     return INTERNAL_ERROR
+
+
+def _visible(names: Sequence[Mapping[str, object]]) -> Sequence[Mapping[str, object]]:
+    """Return ``names`` if the current app shows internal names to clients, else nothing."""
+    config = current_app.extensions.get("guard.config") if has_app_context() else None
+    return names if getattr(config, "expose_upstream_names", False) else ()
 
 
 def _report_for_http(error: HTTPException, status: int) -> ErrorReport:

@@ -9,6 +9,7 @@ from typing import Any, ParamSpec, TypeVar
 import requests
 from flask import Flask, current_app, has_app_context
 
+from .body import install_safe_json
 from .cli import guard_cli
 from .config import DEFAULTS, GuardConfigError, load_config, override_key
 from .handlers import install_error_handler
@@ -77,13 +78,16 @@ class FlaskGuard:
         reporter = setup_sentry(app, config.sentry)
         session = shared_session(**config.http, request_id_header=config.request_id_header)
         install_request_ids(app, config.request_id_header, config.trust_request_id)
+        install_safe_json(app)
         install_error_handler(app, config.error_format, reporter)
         if config.health_path is not None:
-            install_health(app, config.health_path, config.health_critical_breakers)
+            install_health(
+                app, config.health_path, config.health_critical_breakers, config.health_token
+            )
         if config.metrics_path is not None:
             from .metrics import install_metrics  # prometheus-client is an optional extra
 
-            install_metrics(app, config.metrics_path, self.breakers)
+            install_metrics(app, config.metrics_path, self.breakers, config.health_token)
         if config.log_json:
             install_json_logs(app)
         app.cli.add_command(guard_cli)

@@ -1,14 +1,17 @@
-"""The health endpoint: breaker states and the storage's health, for load balancers and people."""
+"""The health endpoint: a status for anyone, breaker and storage details for the operator."""
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Collection
+from typing import cast
 
-from flask import Flask, current_app
-from werkzeug.sansio.response import Response
+from flask import Flask, Response, current_app, request
 
 from .breaker import CircuitBreaker
 from .breaker_policy import CircuitState
+from .errors import ApiError
+from .routes import add_guard_route
 
 
 def health_report(
@@ -17,14 +20,19 @@ def health_report(
     storage_healthy: bool,
     critical: Collection[str],
 ) -> tuple[dict[str, object], int]:
-    """Return the health document and its status: 503 when a critical breaker is open."""
+    """Return the full health document and its status.
+
+    ``status`` is ``"unavailable"`` (503) when a critical breaker is open, ``"degraded"``
+    when any breaker is not closed or the storage is unreachable, else ``"ok"``.
+    """
     states = {breaker.name: _summary(breaker) for breaker in breakers}
     open_critical = sorted(
         name for name in critical if states.get(name, {}).get("state") == CircuitState.OPEN.value
     )
     all_closed = all(s["state"] == CircuitState.CLOSED.value for s in states.values())
+    status = "ok" if all_closed and storage_healthy else "degraded"
     document: dict[str, object] = {
-        "status": "ok" if all_closed and storage_healthy else "degraded",
+        "status": "unavailable" if open_critical else status,
         "breakers": states,
         "storage": {"backend": storage, "healthy": storage_healthy},
     }
@@ -47,8 +55,29 @@ def _summary(breaker: CircuitBreaker) -> dict[str, object]:
     }
 
 
-def install_health(app: Flask, path: str, critical: Collection[str]) -> None:
-    """Serve the health document at ``path`` (GET and HEAD)."""
+def bears_token(token: str | None) -> bool:
+    """Return whether the request carries ``Authorization: Bearer <token>`` (constant time)."""
+    if token is None:
+        return False
+    scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(
+        credentials.strip().encode(), token.encode()
+    )
+
+
+def require_token(token: str | None) -> None:
+    """Raise a 401 unless ``token`` is unset or the request bears it."""
+    if token is not None and not bears_token(token):
+        error = ApiError.unauthorized("This endpoint needs the operator's bearer token.")
+        error.headers["WWW-Authenticate"] = "Bearer"
+        raise error
+
+
+def install_health(
+    app: Flask, path: str, critical: Collection[str], token: str | None = None
+) -> None:
+    """Serve the health status at ``path`` (GET and HEAD): ``{"status": ...}`` for anyone,
+    the whole document for a request bearing ``token``."""
 
     def health() -> Response:
         guard = current_app.extensions["guard"]
@@ -59,9 +88,11 @@ def install_health(app: Flask, path: str, critical: Collection[str]) -> None:
             registry.storage_healthy(),
             critical,
         )
-        response = current_app.json.response(document)
+        if not bears_token(token):
+            document = {"status": document["status"]}
+        response = cast(Response, current_app.json.response(document))  # the app's class
         response.status_code = status
         response.headers["Cache-Control"] = "no-store"
         return response
 
-    app.add_url_rule(path, endpoint="flask_guard_health", view_func=health, methods=["GET"])
+    add_guard_route(app, "health", path, health, ["GET"])

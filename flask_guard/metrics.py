@@ -17,7 +17,10 @@ from prometheus_client.registry import Collector
 
 from .breaker_policy import CircuitState
 from .envelope import report_for
+from .health import require_token
 from .registry import BreakerRegistry
+from .routes import add_guard_route
+from .sentry_delivery import LOST
 from .signals import error_handled, retry_attempted
 
 STATE_VALUES = {CircuitState.CLOSED: 0, CircuitState.HALF_OPEN: 1, CircuitState.OPEN: 2}
@@ -59,12 +62,27 @@ class _BreakerCollector(Collector):
         yield from (state, failures, rejections)
 
 
+class _LostEventsCollector(Collector):
+    """Read, at scrape time, how many error events did not reach Sentry."""
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        lost = CounterMetricFamily(
+            "flask_guard_sentry_events_lost",
+            "Error events that did not reach Sentry, by reason (ids are logged).",
+            labels=["reason"],
+        )
+        for reason, count in sorted(LOST.totals().items()):
+            lost.add_metric([reason], count)
+        yield lost
+
+
 class _Metrics:
     """The process's metrics, created once: Prometheus refuses a name registered twice."""
 
     def __init__(self) -> None:
         self.breakers = _BreakerCollector()
         REGISTRY.register(self.breakers)
+        REGISTRY.register(_LostEventsCollector())
         self.errors = Counter(
             "flask_guard_error_responses",
             "Error responses by envelope code and HTTP status.",
@@ -87,8 +105,11 @@ _metrics: _Metrics | None = None
 _lock = threading.Lock()
 
 
-def install_metrics(app: Flask, path: str, registry: BreakerRegistry) -> None:
-    """Count ``app``'s errors and breakers and serve every metric of the process at ``path``."""
+def install_metrics(
+    app: Flask, path: str, registry: BreakerRegistry, token: str | None = None
+) -> None:
+    """Count ``app``'s errors and breakers and serve every metric of the process at ``path``
+    (to requests bearing ``token``, when one is set)."""
     global _metrics
     with _lock:
         if _metrics is None:
@@ -96,6 +117,7 @@ def install_metrics(app: Flask, path: str, registry: BreakerRegistry) -> None:
         _metrics.breakers.registries[id(registry)] = registry
 
     def metrics() -> Response:
+        require_token(token)
         return Response(generate_latest(REGISTRY), mimetype=CONTENT_TYPE_LATEST)
 
-    app.add_url_rule(path, endpoint="flask_guard_metrics", view_func=metrics, methods=["GET"])
+    add_guard_route(app, "metrics", path, metrics, ["GET"])

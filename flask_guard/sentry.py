@@ -27,6 +27,8 @@ from .breaker_policy import CircuitOpenError, CircuitState
 from .config import GuardConfigError, SentrySettings
 from .envelope import ErrorReport
 from .errors import ApiError
+from .scrubbing import install_scrubbing
+from .sentry_delivery import GuardTransport, quiet_sentry_retries, watch_clients
 from .signals import breaker_state_changed, retry_attempted
 
 _log = logging.getLogger(__name__)
@@ -58,12 +60,14 @@ def setup_sentry(app: Flask, settings: SentrySettings) -> SentryReporter:
     # The guard captures its errors itself: its log lines must never become second events
     # (whenever a client starts), which Sentry's dedupe would then prefer to the guard's.
     ignore_logger("flask_guard.*")
+    install_scrubbing(settings.scrub_fields)
     if not sentry_sdk.get_client().is_active():
         dsn = app.config.get("SENTRY_DSN") or os.environ.get("SENTRY_DSN")
         if dsn:
             start_sentry(dsn, settings)
     if sentry_sdk.get_client().is_active():
         _BREAKERS.listen()
+    watch_clients()
     return SentryReporter(settings)
 
 
@@ -75,6 +79,7 @@ def start_sentry(dsn: str, settings: SentrySettings) -> None:
         raise GuardConfigError(
             f"SENTRY_DSN must be a Sentry DSN such as 'https://key@sentry.example/1', got {dsn!r}"
         ) from None
+    install_scrubbing(settings.scrub_fields)
     sentry_sdk.init(
         dsn=dsn,
         environment=settings.environment,
@@ -82,6 +87,9 @@ def start_sentry(dsn: str, settings: SentrySettings) -> None:
         sample_rate=settings.sample_rate,
         traces_sample_rate=settings.traces_sample_rate,
         event_scrubber=EventScrubber(denylist=_denylist(settings.scrub_fields)),
+        # Every event not delivered is counted and its id logged (see sentry_delivery).
+        transport=GuardTransport,
+        transport_queue_size=settings.queue_size,
         # The scrubber matches variable names, not the text of their reprs, and a
         # request's repr carries its URL, query tokens included.
         include_local_variables=False,
@@ -90,6 +98,7 @@ def start_sentry(dsn: str, settings: SentrySettings) -> None:
         disabled_integrations=[FlaskIntegration] if settings.traces_sample_rate is None else [],
     )
     _BREAKERS.listen()
+    quiet_sentry_retries()
 
 
 class SentryReporter:

@@ -17,9 +17,12 @@ from flask_guard import FlaskGuard, GuardConfigError, retry_with_backoff, signal
 
 from .conftest import FakeClock, error_of, make_app
 
+TOKEN = "operator-secret-0123456789"
+BEARER = {"Authorization": f"Bearer {TOKEN}"}
+
 
 def ops_app(**config: object) -> tuple[Flask, FlaskGuard]:
-    app = make_app(**config)
+    app = make_app(**{"GUARD_HEALTH_TOKEN": TOKEN, **config})
     guard = FlaskGuard(app)
 
     @app.get("/pay")
@@ -37,7 +40,7 @@ def ops_app(**config: object) -> tuple[Flask, FlaskGuard]:
 
 def test_health_is_ok_when_every_breaker_is_closed() -> None:
     app, _ = ops_app()
-    response = app.test_client().get("/health")
+    response = app.test_client().get("/health", headers=BEARER)
     assert response.status_code == 200
     assert response.headers["Cache-Control"] == "no-store"
     assert response.get_json() == {
@@ -54,7 +57,7 @@ def test_open_breaker_makes_health_degraded_but_200() -> None:
     app, _ = ops_app()
     client = app.test_client()
     client.get("/pay")
-    response = client.get("/health")
+    response = client.get("/health", headers=BEARER)
     assert response.status_code == 200
     document = response.get_json()
     assert document["status"] == "degraded"
@@ -64,7 +67,7 @@ def test_open_breaker_makes_health_degraded_but_200() -> None:
 
 def test_breaker_due_for_a_trial_is_not_reported_open() -> None:
     clock = FakeClock()
-    app = make_app(GUARD_HEALTH_CRITICAL_BREAKERS=["payments"])
+    app = make_app(GUARD_HEALTH_CRITICAL_BREAKERS=["payments"], GUARD_HEALTH_TOKEN=TOKEN)
     guard = FlaskGuard(app)
 
     @app.get("/pay")
@@ -76,7 +79,7 @@ def test_breaker_due_for_a_trial_is_not_reported_open() -> None:
     client.get("/pay")
     assert client.get("/health").status_code == 503
     clock.advance(60)  # due: a load balancer must send the call that probes it
-    response = client.get("/health")
+    response = client.get("/health", headers=BEARER)
     assert response.status_code == 200
     assert response.get_json()["breakers"]["payments"]["state"] == "half_open"
 
@@ -85,8 +88,9 @@ def test_open_critical_breaker_makes_health_503() -> None:
     app, _ = ops_app(GUARD_HEALTH_CRITICAL_BREAKERS=["payments"])
     client = app.test_client()
     client.get("/pay")
-    response = client.get("/health")
+    response = client.get("/health", headers=BEARER)
     assert response.status_code == 503
+    assert response.get_json()["status"] == "unavailable"
     assert response.get_json()["critical_open"] == ["payments"]
 
 
@@ -136,14 +140,15 @@ def test_cli_acts_on_the_fleet_with_shared_storage(redis_url: str, redis_prefix:
     operator_app, _ = ops_app(**config)
     worker_app, worker_guard = ops_app(**config)
     assert worker_app.test_client().get("/stock").status_code == 200
-    result = operator_app.test_cli_runner().invoke(args=["guard", "open", "inventory"])
-    assert result.exit_code == 0, result.output
     learned = threading.Event()
 
     def on_change(sender: object, **kwargs: object) -> None:
         learned.set()
 
+    # Listening before the change: the worker may learn of it before the CLI returns.
     signals.breaker_state_changed.connect(on_change, worker_guard.breakers["inventory"])
+    result = operator_app.test_cli_runner().invoke(args=["guard", "open", "inventory"])
+    assert result.exit_code == 0, result.output
     assert learned.wait(10), "the worker never learned of the opening"
     signals.breaker_state_changed.disconnect(on_change)
     assert worker_app.test_client().get("/stock").status_code == 503
@@ -209,7 +214,7 @@ def test_prometheus_metrics() -> None:
     client.get("/pay")
     client.get("/pay")
     client.get("/flaky")
-    text = client.get("/metrics").get_data(as_text=True)
+    text = client.get("/metrics", headers=BEARER).get_data(as_text=True)
     assert 'flask_guard_breaker_state{breaker="payments"} 2.0' in text
     assert 'flask_guard_breaker_failures_total{breaker="payments"} 1.0' in text
     assert 'flask_guard_breaker_rejections_total{breaker="payments"} 1.0' in text

@@ -39,20 +39,20 @@ def call_upstream(app: Flask, base_url: str) -> dict[str, object]:
 def test_connection_refused_is_a_503(app: Flask, refused_url: str) -> None:
     error = call_upstream(app, refused_url)
     assert (error["status"], error["code"]) == (503, "UPSTREAM_UNAVAILABLE")
-    assert error["details"] == [{"upstream": refused_url.removeprefix("http://")}]
+    assert "details" not in error  # no internal host for strangers
 
 
 def test_timeout_is_a_504(app: Flask, hanging_url: str) -> None:
     error = call_upstream(app, hanging_url)
     assert (error["status"], error["code"]) == (504, "UPSTREAM_TIMEOUT")
-    assert error["details"] == [{"upstream": hanging_url.removeprefix("http://")}]
+    assert "details" not in error
 
 
 def test_upstream_5xx_raised_for_status_is_a_502(app: Flask, httpserver: HTTPServer) -> None:
     httpserver.expect_request("/secret/path").respond_with_data("down", status=500)
     error = call_upstream(app, httpserver.url_for("/").rstrip("/"))
     assert (error["status"], error["code"]) == (502, "BAD_GATEWAY")
-    assert error["details"] == [{"upstream": f"{httpserver.host}:{httpserver.port}"}]
+    assert "details" not in error
 
 
 def test_upstream_4xx_raised_for_status_is_our_500(app: Flask, httpserver: HTTPServer) -> None:

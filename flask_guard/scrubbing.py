@@ -1,0 +1,213 @@
+"""Keep secrets out of Sentry: anything named like a secret is filtered wherever it appears.
+
+One global event processor scrubs every event before it is sent, whoever started Sentry and
+whoever captured the event (the guard, the app, an integration): request headers, cookies,
+query string, body and URL; exception messages (a failed call's message holds its URL);
+every breadcrumb (log lines, outbound HTTP calls with their
+``http.query`` and ``url``); extra data, stack frame variables and span data. Names match
+by pattern (``token`` matches ``X-Auth-Token``, ``access_token``, ``refreshToken``), and
+``name=value`` pairs, ``"name": "value"`` members and ``Bearer`` credentials inside free text
+(a log message, a URL) are filtered too.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any, cast
+from urllib.parse import unquote
+
+from sentry_sdk.scope import add_global_event_processor
+
+if TYPE_CHECKING:
+    from sentry_sdk._types import Event
+
+FILTERED = "[Filtered]"
+
+#: Name fragments that mark a field as secret, matched case-insensitively inside each word
+#: of a name (``X-Auth-Token`` is the words ``x``, ``auth``, ``token``).
+PATTERNS = (
+    "token",
+    "secret",
+    "passw",
+    "passphrase",
+    "pwd",
+    "key",
+    "auth",
+    "session",
+    "csrf",
+    "xsrf",
+    "signature",
+    "cookie",
+    "jwt",
+    "credential",
+    "bearer",
+    "private",
+    "cvv",
+    "cvc",
+)
+#: Whole names filtered for another reason: they carry the client's address.
+ADDRESS_FIELDS = frozenset(
+    {
+        "forwarded",
+        "x_forwarded_for",
+        "x_real_ip",
+        "true_client_ip",
+        "cf_connecting_ip",
+        "ip_address",
+        "remote_addr",
+    }
+)
+# Everyday words that contain a pattern and name nothing secret.
+_HARMLESS_WORDS = frozenset(
+    {
+        "author",
+        "authors",
+        "authored",
+        "authority",
+        "authorities",
+        "keyboard",
+        "keyword",
+        "keywords",
+        "monkey",
+        "turkey",
+        "donkey",
+        "hockey",
+        "jockey",
+        "whiskey",
+    }
+)
+_WORDS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z0-9]+|[0-9]+")
+_PAIR = re.compile(r"(?P<name>[\w.\-\[\]%]+)(?P<sep>=|%3[dD])(?P<value>[^&\s#;,\"'<>]*)")
+_MEMBER = re.compile(
+    r"\"(?P<name>[^\"\\]{1,100})\"(?P<sep>\s*:\s*)\"(?P<value>(?:[^\"\\]|\\.)*)\""
+)
+_CREDENTIAL = re.compile(r"\b(?P<scheme>Bearer|Basic|Token|Digest)\s+[A-Za-z0-9\-._~+/]{6,}=*")
+_MAX_DEPTH = 12
+_CACHE_SIZE = 4096
+
+
+class Scrubber:
+    """Decide which names are secret and filter their values out of Sentry events."""
+
+    def __init__(self, extra: Iterable[str] = ()) -> None:
+        self._extra: tuple[str, ...] = ()
+        self._verdicts: dict[str, bool] = {}
+        self._lock = threading.Lock()
+        self.add(extra)
+
+    def add(self, names: Iterable[str]) -> None:
+        """Filter every name containing one of ``names`` too (case-insensitive)."""
+        with self._lock:
+            new = {_normal(name) for name in names} - set(self._extra)
+            if new:
+                self._extra = (*self._extra, *sorted(new))
+                self._verdicts = {}
+
+    def is_sensitive(self, name: str) -> bool:
+        """Return whether a field called ``name`` must not reach Sentry."""
+        verdict = self._verdicts.get(name)
+        if verdict is None:
+            verdict = self._judge(name)
+            if len(self._verdicts) >= _CACHE_SIZE:  # hostile clients invent names
+                self._verdicts = {}
+            self._verdicts[name] = verdict
+        return verdict
+
+    def _judge(self, name: str) -> bool:
+        normal = _normal(unquote(name))
+        if normal in ADDRESS_FIELDS or any(extra in normal for extra in self._extra):
+            return True
+        return any(
+            pattern in word and word not in _HARMLESS_WORDS
+            for word in (w.lower() for w in _WORDS.findall(unquote(name)))
+            for pattern in PATTERNS
+        ) or any(pattern in normal.replace("_", "") for pattern in ("password", "apikey"))
+
+    def text(self, text: str) -> str:
+        """Filter secret ``name=value`` pairs, JSON members and credentials in ``text``."""
+        if "=" in text:
+            text = _PAIR.sub(self._pair, text)
+        if '"' in text:
+            text = _MEMBER.sub(self._pair, text)
+        if " " in text:
+            text = _CREDENTIAL.sub(lambda m: f"{m['scheme']} {FILTERED}", text)
+        return text
+
+    def _pair(self, match: re.Match[str]) -> str:
+        if not self.is_sensitive(match["name"]):
+            return match[0]
+        quote = '"' if match[0].startswith('"') else ""
+        return f"{quote}{match['name']}{quote}{match['sep']}{quote}{FILTERED}{quote}"
+
+    def data(self, value: object, depth: int = 0) -> Any:
+        """Return ``value`` with secret keys' values filtered and strings scrubbed."""
+        if isinstance(value, str):
+            return self.text(value)
+        if depth >= _MAX_DEPTH and isinstance(value, Mapping | list | tuple):
+            return FILTERED  # deeper than Sentry keeps anyway
+        if isinstance(value, Mapping):
+            return {
+                key: FILTERED
+                if isinstance(key, str) and self.is_sensitive(key)
+                else self.data(item, depth + 1)
+                for key, item in value.items()
+            }
+        if isinstance(value, list | tuple):
+            return [self.data(item, depth + 1) for item in value]
+        return value
+
+    def event(self, sentry_event: Event, hint: object = None) -> Event:
+        """Scrub one Sentry event in place (a global event processor) and return it."""
+        event = cast(dict[str, Any], sentry_event)
+        for key in ("request", "extra", "logentry"):
+            if isinstance(event.get(key), Mapping):
+                event[key] = self.data(event[key])
+        if isinstance(event.get("message"), str):
+            event["message"] = self.text(event["message"])
+        crumbs = event.get("breadcrumbs")
+        values = crumbs.get("values") if isinstance(crumbs, Mapping) else crumbs
+        if isinstance(values, list):
+            values[:] = [self.data(crumb) for crumb in values]
+        for span in event.get("spans") or ():
+            if isinstance(span, dict) and isinstance(span.get("data"), Mapping):
+                span["data"] = self.data(span["data"])
+        exceptions = event.get("exception")
+        for value in exceptions.get("values") or () if isinstance(exceptions, Mapping) else ():
+            if isinstance(value, dict) and isinstance(value.get("value"), str):
+                value["value"] = self.text(value["value"])  # requests puts the URL there
+        for frame in _frames(event):
+            if isinstance(frame.get("vars"), Mapping):
+                frame["vars"] = self.data(frame["vars"])
+        return sentry_event
+
+
+def _frames(event: Mapping[str, Any]) -> Iterable[dict[str, Any]]:
+    for section in ("exception", "threads"):
+        holder = event.get(section)
+        for value in (holder.get("values") or ()) if isinstance(holder, Mapping) else ():
+            stacktrace = value.get("stacktrace") if isinstance(value, Mapping) else None
+            if isinstance(stacktrace, Mapping):
+                yield from (f for f in stacktrace.get("frames") or () if isinstance(f, dict))
+
+
+def _normal(name: str) -> str:
+    return name.strip().lower().replace("-", "_")
+
+
+#: The scrubber of the process: Sentry has one client per process, so one set of names.
+SCRUBBER = Scrubber()
+_installed = False
+_install_lock = threading.Lock()
+
+
+def install_scrubbing(extra: Iterable[str]) -> None:
+    """Scrub every Sentry event of the process, now or once a client starts; add ``extra``
+    (``GUARD_SENTRY_SCRUB_FIELDS``) to the name patterns."""
+    global _installed
+    SCRUBBER.add(extra)
+    with _install_lock:
+        if not _installed:
+            add_global_event_processor(SCRUBBER.event)
+            _installed = True
