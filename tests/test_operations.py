@@ -221,7 +221,7 @@ def test_prometheus_metrics() -> None:
 
 def test_metrics_without_the_package_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "prometheus_client", None)
-    with pytest.raises(GuardConfigError, match=r"pip install 'flask-guard\[prometheus\]'"):
+    with pytest.raises(GuardConfigError, match=r"pip install 'flask-api-guard\[prometheus\]'"):
         FlaskGuard(make_app(GUARD_METRICS_PATH="/metrics"))
 
 
