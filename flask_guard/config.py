@@ -228,7 +228,8 @@ def _breaker_storage(values: Mapping[str, object], key: str) -> object:
         )
     if is_url and importlib.util.find_spec("redis") is None:
         raise GuardConfigError(
-            f"{key} is {value!r}, which needs the redis package: pip install 'flask-api-guard[redis]'"
+            f"{key} is {value!r}, which needs the redis package: "
+            "pip install 'flask-api-guard[redis]'"
         )
     return value
 
