@@ -14,6 +14,7 @@ from .config import DEFAULTS, GuardConfigError, load_config, override_key
 from .handlers import install_error_handler
 from .health import install_health
 from .logs import install_json_logs
+from .misuse import checked, watch
 from .registry import BreakerRegistry
 from .request_id import install_request_ids
 from .sentry import setup_sentry
@@ -65,6 +66,7 @@ class FlaskGuard:
         """
         if "guard" in app.extensions:
             raise RuntimeError(f"A FlaskGuard is already registered on the app {app.name!r}.")
+        watch(app)
         for key, default in DEFAULTS.items():
             app.config.setdefault(key, copy.deepcopy(default))
         config = load_config(app.config, self._overrides)
@@ -128,4 +130,4 @@ class FlaskGuard:
         :raises ValueError: if ``name`` was declared before with other values for ``options``.
         """
         self.breakers.declare(name, options)
-        return self.breakers.decorator(name)
+        return checked(self.breakers.decorator(name), f"@guard.breaker({name!r})")
