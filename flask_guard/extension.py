@@ -11,6 +11,7 @@ from flask import Flask, current_app, has_app_context
 
 from .cli import guard_cli
 from .config import DEFAULTS, GuardConfigError, load_config, override_key
+from .environment import warn_unread_variables
 from .handlers import install_error_handler
 from .health import install_health
 from .logs import install_json_logs
@@ -69,6 +70,7 @@ class FlaskGuard:
         watch(app)
         for key, default in DEFAULTS.items():
             app.config.setdefault(key, copy.deepcopy(default))
+        warn_unread_variables(app.config)
         config = load_config(app.config, self._overrides)
         try:
             self.breakers.use_defaults(config.breaker_defaults, app.name)
