@@ -51,6 +51,7 @@ def main() -> None:
     peer, peer_import = result[PEER], result[PEER] - start_up
     print(f"median of {rounds} fresh processes each, interleaved")
     print(f"{'subject':28} {'process ms':>10} {'ratio':>6} {'import ms':>10} {'ratio':>6}")
+    print(f"{'':28} {'(whole process)':>17} {'(minus start-up)':>17}")
     for name, seconds in result.items():
         imported = seconds - start_up
         ratios = (
