@@ -84,13 +84,18 @@ def _cells(stats: BreakerStats, shared: bool) -> tuple[str, str, str]:
     """
     forced = getattr(stats, "forced", False)
     state = stats.state.value + (" (forced)" if forced else "")
-    per_process = shared and stats.window_calls is not None
+    per_process = shared and _windowed(stats)
     failures = "-" if per_process else str(stats.failures)
     if stats.state is not CircuitState.OPEN or forced:
         retry = "-"
     else:
         retry = f"{stats.retry_after:.1f}s" if stats.retry_after else "now"
     return state, failures, retry
+
+
+def _windowed(stats: BreakerStats) -> bool:
+    """Return whether the breaker judges a sliding window (counted by each process)."""
+    return getattr(stats, "window_calls", None) is not None
 
 
 def _fleet_rejections(stats: BreakerStats) -> int | None:
@@ -133,7 +138,7 @@ def status() -> None:
         click.echo(SHARE_HINT)
         return
     click.echo(f"storage: {registry.storage_name}, shared by every process (healthy)")
-    if any(s.window_calls is not None for s in stats):
+    if any(_windowed(s) for s in stats):
         click.echo("FAILURES -: a sliding window is judged by each process on its own")
 
 

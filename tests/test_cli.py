@@ -155,3 +155,23 @@ def test_status_logs_nothing_about_the_state_it_reads(
     assert "open" in output
     assert [r.getMessage() for r in caplog.records if r.name.startswith("flask_guard")] == []
     assert logging.getLogger("flask_guard").level == level  # restored afterwards
+
+
+def test_status_shows_no_fleet_count_for_a_sliding_window(
+    redis_url: str, redis_prefix: str
+) -> None:
+    app, guard = ops_app(**shared(redis_url, redis_prefix))
+
+    @app.get("/ship")
+    @guard.breaker("shipping", window_size=10, minimum_calls=5)
+    def ship() -> str:
+        return "shipped"
+
+    code, output = invoke(app, "status")
+    assert code == 0, output
+    rows = {line.split()[0]: line.split()[1:] for line in output.splitlines()}
+    assert rows["shipping"] == ["closed", "-", "-"]
+    assert rows["payments"] == ["closed", "0", "-"]
+    assert output.splitlines()[-1] == (
+        "FAILURES -: a sliding window is judged by each process on its own"
+    )
