@@ -1,5 +1,7 @@
 """flask-guard: make a Flask JSON API fail well."""
 
+from __future__ import annotations
+
 from . import signals
 from .breaker import BreakerStats, CircuitBreaker
 from .breaker_policy import CircuitOpenError, CircuitState
@@ -27,3 +29,15 @@ __all__ = [
     "robust_session",
     "signals",
 ]
+
+
+def __getattr__(name: str) -> str:
+    # The version is read from the installed metadata on first use, not at every import.
+    if name == "__version__":
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            return version("flask-api-guard")
+        except PackageNotFoundError:  # run from a source tree that was never installed
+            return "0+unknown"
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -252,7 +252,8 @@ def _breaker_storage(values: Mapping[str, object], key: str) -> object:
         )
     if is_url and importlib.util.find_spec("redis") is None:
         raise GuardConfigError(
-            f"{key} is {value!r}, which needs the redis package: pip install 'flask-guard[redis]'"
+            f"{key} is {value!r}, which needs the redis package: "
+            "pip install 'flask-api-guard[redis]'"
         )
     return value
 
@@ -276,6 +277,6 @@ def _metrics_path(values: Mapping[str, object], key: str) -> str | None:
     if path is not None and importlib.util.find_spec("prometheus_client") is None:
         raise GuardConfigError(
             f"{key} is {path!r}, which needs the prometheus-client package: "
-            "pip install 'flask-guard[prometheus]'"
+            "pip install 'flask-api-guard[prometheus]'"
         )
     return path

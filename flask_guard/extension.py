@@ -12,9 +12,11 @@ from flask import Flask, current_app, has_app_context
 from .body import install_safe_json
 from .cli import guard_cli
 from .config import DEFAULTS, GuardConfigError, load_config, override_key
+from .environment import warn_unread_variables
 from .handlers import install_error_handler
 from .health import install_health
 from .logs import install_json_logs
+from .misuse import checked, watch
 from .registry import BreakerRegistry
 from .request_id import install_request_ids
 from .sentry import setup_sentry
@@ -66,8 +68,10 @@ class FlaskGuard:
         """
         if "guard" in app.extensions:
             raise RuntimeError(f"A FlaskGuard is already registered on the app {app.name!r}.")
+        watch(app)
         for key, default in DEFAULTS.items():
             app.config.setdefault(key, copy.deepcopy(default))
+        warn_unread_variables(app.config)
         config = load_config(app.config, self._overrides)
         try:
             self.breakers.use_defaults(config.breaker_defaults, app.name)
@@ -132,4 +136,4 @@ class FlaskGuard:
         :raises ValueError: if ``name`` was declared before with other values for ``options``.
         """
         self.breakers.declare(name, options)
-        return self.breakers.decorator(name)
+        return checked(self.breakers.decorator(name), f"@guard.breaker({name!r})")

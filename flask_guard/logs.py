@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from datetime import UTC, datetime
 
 from flask import Flask
@@ -11,10 +12,13 @@ from flask.logging import default_handler
 
 from .request_id import RequestIdFilter, current_request_id
 
+# Terminal colour and style codes, such as werkzeug's development server puts in its lines.
+_ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
 
 class JsonFormatter(logging.Formatter):
     """Format a record as one JSON object: time, level, logger, message, request_id, and
-    error_id and exception when present."""
+    error_id and exception when present. Terminal colour codes are left out of the message."""
 
     def format(self, record: logging.LogRecord) -> str:
         """Return ``record`` as a single line of JSON."""
@@ -22,7 +26,7 @@ class JsonFormatter(logging.Formatter):
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": _plain(record.getMessage()),
             "request_id": getattr(record, "request_id", None) or current_request_id() or "-",
         }
         error_id = getattr(record, "error_id", None)
@@ -31,6 +35,10 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, default=str)
+
+
+def _plain(message: str) -> str:
+    return _ANSI_ESCAPE.sub("", message) if "\x1b" in message else message
 
 
 def install_json_logs(app: Flask) -> None:

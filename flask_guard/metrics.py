@@ -1,4 +1,4 @@
-"""Prometheus metrics (extra ``flask-guard[prometheus]``): breakers, error responses, retries.
+"""Prometheus metrics (extra ``flask-api-guard[prometheus]``): breakers, error responses, retries.
 
 Breaker figures are read from the breakers when Prometheus scrapes, so calls pay nothing for
 them; error responses and retries are counted from the signals.

@@ -20,7 +20,7 @@ from .upstream import upstream
 guard = FlaskGuard()
 
 ORDERS: dict[int, dict[str, Any]] = {
-    1: {"id": 1, "item": "coffee beans", "quantity": 2, "status": "paid"},
+    1: {"id": 1, "item": "coffee beans", "quantity": 2, "status": "pending"},
 }
 
 DEFAULTS: dict[str, object] = {
@@ -112,12 +112,16 @@ def _valid_order(body: object) -> dict[str, object]:
 
 
 def _log_with_request_ids(app: Flask) -> None:
+    """Log the app's and flask-guard's INFO lines with request ids: as JSON through the root
+    logger when ``GUARD_LOG_JSON`` is on, else as text lines of their own."""
+    json_lines = app.config["GUARD_LOG_JSON"]
     handler = logging.StreamHandler()
     handler.addFilter(RequestIdFilter())
     handler.setFormatter(
         logging.Formatter("%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s")
     )
     for logger in (app.logger, logging.getLogger("flask_guard")):
-        logger.handlers = [handler]
         logger.setLevel(logging.INFO)
-        logger.propagate = False
+        # JSON: flask-guard gave the root logger's handlers the JSON format.
+        logger.handlers = [] if json_lines else [handler]
+        logger.propagate = json_lines

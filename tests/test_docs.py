@@ -19,6 +19,12 @@ def test_configuration_table_lists_every_key_with_its_default() -> None:
     assert documented == DEFAULTS
 
 
+def test_configuration_table_names_each_key_s_environment_variable() -> None:
+    rows = re.split(r"^(?=   \* - ``GUARD_)", TABLE.read_text(), flags=re.MULTILINE)[1:]
+    last_cells = {row.split("``", 2)[1]: row.rstrip().rsplit("\n     - ", 1)[1] for row in rows}
+    assert last_cells == {key: f"``FLASK_{key}``" for key in DEFAULTS}
+
+
 ROOT = Path(__file__).parent.parent
 
 

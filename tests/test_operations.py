@@ -1,4 +1,4 @@
-"""Health endpoint, the flask guard CLI, JSON logs and Prometheus metrics."""
+"""Health endpoint, JSON logs and Prometheus metrics."""
 
 from __future__ import annotations
 
@@ -6,14 +6,13 @@ import io
 import json
 import logging
 import sys
-import threading
 from collections.abc import Iterator
 from typing import NoReturn
 
 import pytest
 from flask import Flask
 
-from flask_guard import FlaskGuard, GuardConfigError, retry_with_backoff, signals
+from flask_guard import FlaskGuard, GuardConfigError, retry_with_backoff
 
 from .conftest import FakeClock, error_of, make_app
 
@@ -99,61 +98,6 @@ def test_health_can_be_turned_off() -> None:
     assert error_of(app.test_client().get("/health"))["status"] == 404
 
 
-def test_cli_status_open_close_reset() -> None:
-    app, guard = ops_app()
-    runner = app.test_cli_runner()
-    result = runner.invoke(args=["guard", "status"])
-    assert result.exit_code == 0, result.output
-    lines = result.output.splitlines()
-    assert lines[0].split() == ["BREAKER", "STATE", "FAILURES", "REJECTIONS", "RETRY", "IN"]
-    assert lines[1].split()[:2] == ["inventory", "closed"]
-    assert lines[-1] == "storage: memory (the breakers of this process only)"
-
-    assert (
-        "payments: forced open (now open)"
-        in runner.invoke(args=["guard", "open", "payments"]).output
-    )
-    assert "open (forced)" in runner.invoke(args=["guard", "status"]).output
-    assert runner.invoke(args=["guard", "close", "payments"]).exit_code == 0
-    assert guard.breakers["payments"].stats.state.value == "closed"
-    app.test_client().get("/pay")
-    assert runner.invoke(args=["guard", "reset", "payments"]).exit_code == 0
-    assert guard.breakers["payments"].stats.total_failures == 0
-
-
-def test_cli_unknown_breaker_is_an_error() -> None:
-    app, _ = ops_app()
-    result = app.test_cli_runner().invoke(args=["guard", "open", "paymnets"])
-    assert result.exit_code == 1
-    assert "no circuit breaker named 'paymnets'; known: inventory, payments" in result.output
-
-
-def test_cli_refuses_to_pretend_when_the_storage_is_unreachable(refused_url: str) -> None:
-    app, _ = ops_app(GUARD_BREAKER_STORAGE=refused_url.replace("http://", "redis://"))
-    result = app.test_cli_runner().invoke(args=["guard", "open", "payments"])
-    assert result.exit_code == 1
-    assert "changed in this process only, not for the fleet" in result.output
-
-
-def test_cli_acts_on_the_fleet_with_shared_storage(redis_url: str, redis_prefix: str) -> None:
-    config = {"GUARD_BREAKER_STORAGE": redis_url, "GUARD_REDIS_PREFIX": redis_prefix}
-    operator_app, _ = ops_app(**config)
-    worker_app, worker_guard = ops_app(**config)
-    assert worker_app.test_client().get("/stock").status_code == 200
-    learned = threading.Event()
-
-    def on_change(sender: object, **kwargs: object) -> None:
-        learned.set()
-
-    # Listening before the change: the worker may learn of it before the CLI returns.
-    signals.breaker_state_changed.connect(on_change, worker_guard.breakers["inventory"])
-    result = operator_app.test_cli_runner().invoke(args=["guard", "open", "inventory"])
-    assert result.exit_code == 0, result.output
-    assert learned.wait(10), "the worker never learned of the opening"
-    signals.breaker_state_changed.disconnect(on_change)
-    assert worker_app.test_client().get("/stock").status_code == 503
-
-
 @pytest.fixture
 def root_stream() -> Iterator[io.StringIO]:
     """A root handler of the test's own; restore the root handlers' formatters afterwards."""
@@ -226,7 +170,7 @@ def test_prometheus_metrics() -> None:
 
 def test_metrics_without_the_package_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "prometheus_client", None)
-    with pytest.raises(GuardConfigError, match=r"pip install 'flask-guard\[prometheus\]'"):
+    with pytest.raises(GuardConfigError, match=r"pip install 'flask-api-guard\[prometheus\]'"):
         FlaskGuard(make_app(GUARD_METRICS_PATH="/metrics"))
 
 

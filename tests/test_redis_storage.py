@@ -339,7 +339,7 @@ def test_redis_storage_without_the_redis_package_is_a_clear_error(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setitem(sys.modules, "redis", None)
-    with pytest.raises(GuardConfigError, match=r"pip install 'flask-guard\[redis\]'"):
+    with pytest.raises(GuardConfigError, match=r"pip install 'flask-api-guard\[redis\]'"):
         FlaskGuard(make_app(GUARD_BREAKER_STORAGE="redis://127.0.0.1:6379/0"))
 
 

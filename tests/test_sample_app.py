@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import json
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -10,7 +13,7 @@ import requests
 from flask import Flask
 from flask.testing import FlaskClient
 
-from sample_app import create_app, guard
+from sample_app import ORDERS, create_app, guard
 from sample_app.upstream import _chaos
 
 from .conftest import error_of, serving
@@ -21,6 +24,7 @@ def demo() -> Iterator[Flask]:
     app = create_app(GUARD_HTTP_RETRIES=0, GUARD_HTTP_TIMEOUT=(1.0, 0.3))
     yield app
     _chaos.update(failure_rate=0.0, latency=0.0)
+    ORDERS[1]["status"] = "pending"
     for breaker in guard.breakers.built():  # one guard for every app the tests create
         breaker.reset()
 
@@ -79,10 +83,12 @@ def test_crash_hides_the_secret(client: FlaskClient) -> None:
     assert "hunter2" not in response.get_data(as_text=True)
 
 
-def test_payment_carries_the_request_id_upstream(base_url: str) -> None:
+def test_payment_carries_the_request_id_upstream_and_marks_the_order_paid(base_url: str) -> None:
+    assert requests.get(f"{base_url}/orders/1", timeout=5).json()["status"] == "pending"
     response = pay(base_url, **{"X-Request-ID": "walk-1"})
     assert response.status_code == 200
     assert response.json()["payment"] == {"order_id": 1, "charged": True, "request_id": "walk-1"}
+    assert response.json()["order"]["status"] == "paid"
 
 
 def test_failing_payments_open_the_breaker_and_health_says_so(base_url: str) -> None:
@@ -110,3 +116,26 @@ def test_chaos_settings_are_checked(client: FlaskClient) -> None:
 def test_cli_lists_the_payments_breaker(demo: Flask) -> None:
     result = demo.test_cli_runner().invoke(args=["guard", "status"])
     assert "payments" in result.output
+
+
+def test_json_logs_show_the_demo_lines(monkeypatch: pytest.MonkeyPatch) -> None:
+    root = logging.getLogger()
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    saved = [(h, h.formatter, list(h.filters)) for h in root.handlers]
+    root.addHandler(handler)
+    try:
+        monkeypatch.setenv("FLASK_GUARD_LOG_JSON", "true")
+        app = create_app()
+        response = app.test_client().post("/orders", json={"item": "filters", "quantity": 1})
+    finally:
+        root.removeHandler(handler)
+        for existing, formatter, filters in saved:
+            existing.setFormatter(formatter)
+            existing.filters = filters
+        for logger in (app.logger, logging.getLogger("flask_guard")):
+            logger.setLevel(logging.NOTSET)
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    created = [line for line in lines if line["logger"] == "sample_app"]
+    assert created[0]["message"] == f"Created order {response.get_json()['id']}"
+    assert created[0]["request_id"] == response.headers["X-Request-ID"]

@@ -1,0 +1,84 @@
+"""Catch a guard decorator placed above a route decorator, where it protects nothing.
+
+::
+
+    @guard.breaker("payments")    # wraps the function *after* the route took it:
+    @app.post("/pay")             # the route calls the unguarded function
+    def pay(): ...
+
+A route decorator registers the function it receives and returns it unchanged, so a
+decorator above it wraps a function the route never calls. The mistake is caught as the
+code is imported: when the guard decorator is applied to a function that is already a view
+of an app the guard serves, when :meth:`~flask_guard.FlaskGuard.init_app` finds such a
+function among the app's views, and when a route added later (a blueprint registered after
+``init_app``) names one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import weakref
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from flask import Flask
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+# Functions a guard decorator wrapped, with the decorator's label; they must never be views.
+_wrapped: weakref.WeakKeyDictionary[Callable[..., Any], str] = weakref.WeakKeyDictionary()
+_apps: weakref.WeakSet[Flask] = weakref.WeakSet()
+
+
+class _CheckedViews(dict[str, Callable[..., Any]]):
+    """An app's ``view_functions`` that refuses a function a guard decorator wrapped."""
+
+    def __setitem__(self, endpoint: str, view: Callable[..., Any]) -> None:
+        _refuse_if_wrapped(view, endpoint)
+        super().__setitem__(endpoint, view)
+
+
+def checked(decorator: Callable[[F], F], label: str) -> Callable[[F], F]:
+    """Return ``decorator`` refusing a function that is already a view.
+
+    :param label: how the user wrote the decorator, e.g. ``@guard.breaker('payments')``,
+        for the error message.
+    """
+
+    def decorate(func: F) -> F:
+        for app in list(_apps):
+            for endpoint, view in app.view_functions.items():
+                if view is func:
+                    raise _misplaced(label, endpoint)
+        with contextlib.suppress(TypeError):  # a callable without weak references
+            _wrapped[func] = label
+        return decorator(func)
+
+    return decorate
+
+
+def watch(app: Flask) -> None:
+    """Refuse views of ``app``, now and later, that a guard decorator wrapped from above."""
+    for endpoint, view in app.view_functions.items():
+        _refuse_if_wrapped(view, endpoint)
+    if not isinstance(app.view_functions, _CheckedViews):
+        app.view_functions = _CheckedViews(app.view_functions)
+    _apps.add(app)
+
+
+def _refuse_if_wrapped(view: Callable[..., Any], endpoint: str) -> None:
+    try:
+        label = _wrapped.get(view)
+    except TypeError:
+        return
+    if label is not None:
+        raise _misplaced(label, endpoint)
+
+
+def _misplaced(label: str, endpoint: str) -> TypeError:
+    name = label.split("(", 1)[0]
+    return TypeError(
+        f"{label} is above the route decorator of the view {endpoint!r}, so the route calls "
+        f"the function without it and it protects nothing: put {name} below the route "
+        f"decorator (@app.get(...) or @blueprint.route(...) first, then {label})"
+    )
