@@ -9,8 +9,8 @@ from typing import Any, ParamSpec, TypeVar
 import requests
 from flask import Flask, current_app, has_app_context
 
-from .cli import guard_cli
 from .bulkhead import Bulkhead
+from .cli import guard_cli
 from .config import DEFAULTS, GuardConfigError, load_config, override_key
 from .deadline import install_request_budget
 from .handlers import install_error_handler
@@ -135,9 +135,7 @@ class FlaskGuard:
         self.breakers.declare(name, options)
         return self.breakers.decorator(name)
 
-    def bulkhead(
-        self, name: str, max_concurrent: int, max_wait: float | None = None
-    ) -> Bulkhead:
+    def bulkhead(self, name: str, max_concurrent: int, max_wait: float | None = None) -> Bulkhead:
         """Return bulkhead ``name``: at most ``max_concurrent`` calls in flight at once.
 
         Use it as a decorator (views and plain functions, sync and async) or a context
@@ -159,8 +157,7 @@ class FlaskGuard:
                     f"got max_concurrent={max_concurrent!r}, max_wait={max_wait!r}"
                 )
             return existing
-        bulkhead = self.bulkheads.setdefault(name, Bulkhead(name, max_concurrent, max_wait))
-        return bulkhead
+        return self.bulkheads.setdefault(name, Bulkhead(name, max_concurrent, max_wait))
 
     def all_bulkheads(self, app: Flask | None = None) -> list[Bulkhead]:
         """Return the declared bulkheads and those of ``app``'s session (one per upstream

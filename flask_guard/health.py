@@ -9,6 +9,7 @@ from werkzeug.sansio.response import Response
 
 from .breaker import CircuitBreaker
 from .breaker_policy import CircuitState
+from .bulkhead import Bulkhead, BulkheadStats
 
 
 def health_report(
@@ -16,6 +17,7 @@ def health_report(
     storage: str,
     storage_healthy: bool,
     critical: Collection[str],
+    bulkheads: Collection[Bulkhead] = (),
 ) -> tuple[dict[str, object], int]:
     """Return the health document and its status: 503 when a critical breaker is open."""
     states = {breaker.name: _summary(breaker) for breaker in breakers}
@@ -28,9 +30,22 @@ def health_report(
         "breakers": states,
         "storage": {"backend": storage, "healthy": storage_healthy},
     }
+    if bulkheads:
+        document["bulkheads"] = {
+            stats.name: _bulkhead_summary(stats)
+            for stats in (bulkhead.stats for bulkhead in bulkheads)
+        }
     if open_critical:
         document["critical_open"] = open_critical
     return document, 503 if open_critical else 200
+
+
+def _bulkhead_summary(stats: BulkheadStats) -> dict[str, object]:
+    return {
+        "in_flight": stats.in_flight,
+        "max_concurrent": stats.max_concurrent,
+        "rejections": stats.rejections,
+    }
 
 
 def _summary(breaker: CircuitBreaker) -> dict[str, object]:
@@ -58,6 +73,7 @@ def install_health(app: Flask, path: str, critical: Collection[str]) -> None:
             registry.storage_name,
             registry.storage_healthy(),
             critical,
+            guard.all_bulkheads(),
         )
         response = current_app.json.response(document)
         response.status_code = status

@@ -59,12 +59,38 @@ class _BreakerCollector(Collector):
         yield from (state, failures, rejections)
 
 
+class _BulkheadCollector(Collector):
+    """Read every guarded app's bulkheads at scrape time."""
+
+    def __init__(self) -> None:
+        self.apps: weakref.WeakValueDictionary[int, Flask] = weakref.WeakValueDictionary()
+
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        in_flight = GaugeMetricFamily(
+            "flask_guard_bulkhead_in_flight", "Calls in flight in a bulkhead.", labels=["bulkhead"]
+        )
+        rejections = CounterMetricFamily(
+            "flask_guard_bulkhead_rejections", "Calls a bulkhead rejected.", labels=["bulkhead"]
+        )
+        seen: set[str] = set()
+        for app in list(self.apps.values()):
+            for bulkhead in app.extensions["guard"].all_bulkheads(app):
+                stats = bulkhead.stats
+                if stats.name not in seen:
+                    seen.add(stats.name)
+                    in_flight.add_metric([stats.name], stats.in_flight)
+                    rejections.add_metric([stats.name], stats.rejections)
+        yield from (in_flight, rejections)
+
+
 class _Metrics:
     """The process's metrics, created once: Prometheus refuses a name registered twice."""
 
     def __init__(self) -> None:
         self.breakers = _BreakerCollector()
         REGISTRY.register(self.breakers)
+        self.bulkheads = _BulkheadCollector()
+        REGISTRY.register(self.bulkheads)
         self.errors = Counter(
             "flask_guard_error_responses",
             "Error responses by envelope code and HTTP status.",
@@ -94,6 +120,7 @@ def install_metrics(app: Flask, path: str, registry: BreakerRegistry) -> None:
         if _metrics is None:
             _metrics = _Metrics()
         _metrics.breakers.registries[id(registry)] = registry
+        _metrics.bulkheads.apps[id(app)] = app
 
     def metrics() -> Response:
         return Response(generate_latest(REGISTRY), mimetype=CONTENT_TYPE_LATEST)

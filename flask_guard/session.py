@@ -39,6 +39,7 @@ Timeout = float | tuple[float, float]
 BreakerOption = CircuitBreaker | Literal["per-host"] | None
 BudgetOption = RetryBudget | Literal["own"] | None
 
+
 class UpstreamServerError(Exception):
     """A final 5xx answer, as a session's breaker counts it; the caller still gets the response."""
 
@@ -113,8 +114,12 @@ class GuardRetry(Retry):
         if response is not None and self.respect_retry_after_header:
             retry_after = self.get_retry_after(response)
             if retry_after is not None and retry_after > self.max_retry_after:
-                _give_up(_pool, url, error, f"Retry-After of {retry_after:.0f} s exceeds "
-                         "max_retry_after")
+                _give_up(
+                    _pool,
+                    url,
+                    error,
+                    f"Retry-After of {retry_after:.0f} s exceeds max_retry_after",
+                )
         new = super().increment(method, url, response, error, _pool, _stacktrace)
         call = CURRENT_CALL.get()
         if call is not None:
@@ -230,16 +235,18 @@ class GuardedAdapter(HTTPAdapter):
                 self._read_body(response)
             return response
         except requests.ConnectionError as error:
+            if (late := _late(request)) is not None:
+                raise late from error
             # Read timeouts that used up the retries reach requests wrapped in a
             # MaxRetryError, which it reports as a ConnectionError; say what happened.
             cause = error.args[0] if error.args else None
             if isinstance(getattr(cause, "reason", None), ReadTimeoutError):
-                raise _late(request, error) or requests.ReadTimeout(
-                    cause, request=request
-                ) from error
-            raise _late(request, error) or error
+                raise requests.ReadTimeout(cause, request=request) from error
+            raise
         except requests.RequestException as error:
-            raise _late(request, error) or error
+            if (late := _late(request)) is not None:
+                raise late from error
+            raise
 
     def _read_body(self, response: requests.Response) -> None:
         limit = self._max_response_bytes
@@ -258,14 +265,12 @@ class GuardedAdapter(HTTPAdapter):
         return self.breakers.get_or_make(upstream_host(url))
 
 
-def _late(request: requests.PreparedRequest, error: Exception) -> TotalTimeout | None:
-    """Return the timeout to raise instead of ``error`` if the call's deadline passed."""
+def _late(request: requests.PreparedRequest) -> TotalTimeout | None:
+    """Return the timeout to raise instead of a failure if the call's deadline passed."""
     call = CURRENT_CALL.get()
     if call is None or not (call.expired or call.left() <= 0):
         return None
-    late = TotalTimeout("the call ran past its deadline", request=request)
-    late.__cause__ = error
-    return late
+    return TotalTimeout("the call ran past its deadline", request=request)
 
 
 def _read_at_most(response: requests.Response, limit: int) -> bytes:
@@ -317,7 +322,9 @@ class GuardSession(requests.Session):
         try:
             return super().send(request, **kwargs)
         except requests.RequestException as error:
-            raise _late(request, error) or error
+            if (late := _late(request)) is not None:
+                raise late from error
+            raise
         finally:
             alarm.cancel()
             call.conn = None

@@ -3,6 +3,7 @@ bounded cache of per-host objects."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -47,12 +48,10 @@ class OutboundCall:
         self.expired = True
         sock = getattr(self.conn, "sock", None)
         if sock is not None:
-            try:
-                # The plain socket's method: SSLSocket.shutdown would drop its SSL object
-                # under a read that another thread is still in.
+            # The plain socket's method: SSLSocket.shutdown would drop its SSL object under
+            # a read that another thread is still in.
+            with contextlib.suppress(OSError):
                 socket.socket.shutdown(sock, socket.SHUT_RDWR)
-            except OSError:
-                pass
 
     def bound(self, timeout: Timeout) -> Timeout:
         """Return ``timeout`` with connect and read limited to the time left."""
@@ -119,10 +118,9 @@ class HostCache(Mapping[str, T]):
         items = self._items
         item = items.get(host)
         if item is not None:
-            try:
+            # Dropped meanwhile by another thread: it stays usable for this call.
+            with contextlib.suppress(KeyError):
                 items.move_to_end(host)
-            except KeyError:  # dropped meanwhile by another thread: it stays usable
-                pass
             return item
         with self._lock:
             item = items.get(host)

@@ -6,6 +6,7 @@ half second never trips them. An alarm can end such a call from outside, at its 
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import itertools
 import os
@@ -67,10 +68,9 @@ class Watchdog:
         while True:
             due = self._next_due()
             if not due.cancelled:
-                try:
+                # An action failing must not stop the thread that fires every other one.
+                with contextlib.suppress(Exception):
                     due.action()
-                except Exception:  # noqa: S110 - an action failing must not stop the thread
-                    pass
 
     def _next_due(self) -> Alarm:
         with self._wakeup:
