@@ -327,7 +327,7 @@ class GuardSession(requests.Session):
             raise
         finally:
             alarm.cancel()
-            call.conn = None
+            call.sock = None
             CURRENT_CALL.reset(token)
 
     def rebuild_auth(

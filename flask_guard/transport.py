@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextvars import ContextVar
 from typing import Any, TypeVar
 
+from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.util.timeout import Timeout
 
@@ -31,12 +32,14 @@ class OutboundCall:
     :meth:`expire` shuts the connection down so a trickling or hung read ends at once.
     """
 
-    __slots__ = ("attempt_started", "conn", "deadline", "expired")
+    __slots__ = ("attempt_started", "deadline", "expired", "sock")
 
     def __init__(self, deadline: float) -> None:
         self.deadline = deadline
         self.expired = False
-        self.conn: Any = None
+        # The socket of the current attempt. Kept here, not read from the connection: for a
+        # body that ends with the connection, http.client drops the connection's reference.
+        self.sock: socket.socket | None = None
         self.attempt_started = time.monotonic()
 
     def left(self) -> float:
@@ -46,7 +49,7 @@ class OutboundCall:
     def expire(self) -> None:
         """Mark the call late and shut down its connection's socket, if it has one."""
         self.expired = True
-        sock = getattr(self.conn, "sock", None)
+        sock = self.sock
         if sock is not None:
             # The plain socket's method: SSLSocket.shutdown would drop its SSL object under
             # a read that another thread is still in.
@@ -72,16 +75,42 @@ CURRENT_CALL: ContextVar[OutboundCall | None] = ContextVar(
 )
 
 
-def _start_attempt(pool: HTTPConnectionPool, conn: object, kwargs: dict[str, Any]) -> None:
+def _start_attempt(pool: HTTPConnectionPool, conn: Any, kwargs: dict[str, Any]) -> None:
     call = CURRENT_CALL.get()
     if call is not None:
-        call.conn = conn
+        call.sock = conn.sock  # None until connected: see DeadlineHTTPConnection.connect
         call.attempt_started = time.monotonic()
         kwargs["timeout"] = call.bound(pool._get_timeout(kwargs.get("timeout", pool.timeout)))
 
 
+def _connected(sock: socket.socket | None) -> None:
+    call = CURRENT_CALL.get()
+    if call is not None:
+        call.sock = sock
+
+
+class DeadlineHTTPConnection(HTTPConnection):
+    """An ``HTTPConnection`` that tells the current call its new socket."""
+
+    def connect(self) -> None:
+        """Connect, and hand the socket to the current call."""
+        super().connect()
+        _connected(self.sock)
+
+
+class DeadlineHTTPSConnection(HTTPSConnection):
+    """An ``HTTPSConnection`` that tells the current call its new socket."""
+
+    def connect(self) -> None:
+        """Connect, and hand the socket to the current call."""
+        super().connect()
+        _connected(self.sock)
+
+
 class DeadlineHTTPConnectionPool(HTTPConnectionPool):
     """An ``HTTPConnectionPool`` whose attempts stop at the current call's deadline."""
+
+    ConnectionCls = DeadlineHTTPConnection
 
     def _make_request(  # type: ignore[override]
         self, conn: Any, method: str, url: str, **kwargs: Any
@@ -92,6 +121,8 @@ class DeadlineHTTPConnectionPool(HTTPConnectionPool):
 
 class DeadlineHTTPSConnectionPool(HTTPSConnectionPool):
     """An ``HTTPSConnectionPool`` whose attempts stop at the current call's deadline."""
+
+    ConnectionCls = DeadlineHTTPSConnection
 
     def _make_request(  # type: ignore[override]
         self, conn: Any, method: str, url: str, **kwargs: Any
