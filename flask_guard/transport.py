@@ -59,10 +59,14 @@ class OutboundCall:
     def bound(self, timeout: Timeout) -> Timeout:
         """Return ``timeout`` with connect and read limited to the time left."""
         left = max(self.left(), _MIN_TIMEOUT)
-        return Timeout(
-            connect=_at_most(timeout.connect_timeout, left),
-            read=_at_most(timeout.read_timeout, left),
-        )
+        connect, read = timeout.connect_timeout, timeout.read_timeout
+        if _within(connect, left) and _within(read, left):
+            return timeout  # the common case: a Timeout costs microseconds to build
+        return Timeout(connect=_at_most(connect, left), read=_at_most(read, left))
+
+
+def _within(value: object, limit: float) -> bool:
+    return isinstance(value, int | float) and value <= limit
 
 
 def _at_most(value: object, limit: float) -> float:

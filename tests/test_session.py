@@ -338,7 +338,7 @@ def test_guard_session_settings_are_a_frozen_object() -> None:
     assert isinstance(settings, SessionSettings)
     assert (settings.total_timeout, settings.max_concurrent) == (5, 4)
     with pytest.raises(dataclasses.FrozenInstanceError):
-        settings.retries = 9
+        settings.retries = 9  # type: ignore[misc]
 
 
 @pytest.mark.parametrize(
