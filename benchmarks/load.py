@@ -1,6 +1,6 @@
 """Load and faults: the demo under gunicorn with Redis storage and a Sentry ingest, on loopback.
 
-Run: ``python benchmarks/load.py`` (about 2 minutes), or ``--short`` (under a minute; CI runs
+Run: ``python benchmarks/load.py`` (about 3 minutes), or ``--short`` (about a minute; CI runs
 it). Phases: healthy, upstream failing, upstream hanging, upstream recovered, Sentry ingest
 down, Redis down, Redis back. Each prints requests, status mix, latency, and the figures
 below; the run fails (exit status 1) when a correctness figure is off:
@@ -12,6 +12,14 @@ below; the run fails (exit status 1) when a correctness figure is off:
 
 Latency figures (p99 of rejected calls while the upstream hangs: goal < 5 ms) and upstream
 calls made while the breaker was open are printed, not asserted.
+
+Then "upstream trickles/hangs with a bulkhead": a second gunicorn with a request budget
+(``GUARD_REQUEST_TIMEOUT``), a short ``GUARD_HTTP_TOTAL_TIMEOUT`` and a per-host bulkhead
+(``GUARD_HTTP_MAX_CONCURRENT``), and no breaker to hide behind, serves the paying route and a
+route that never calls the upstream side by side, while the upstream is healthy, trickles
+one byte every half second, then hangs. Figures: the throughput of the route without the
+dependency against the healthy phase (goal >= 90%, printed), responses over the budget
+(goal 0) and gunicorn worker timeouts or unanswered requests (goal 0), both asserted.
 """
 
 from __future__ import annotations
@@ -43,6 +51,10 @@ RECOVERY_TIMEOUT = 2
 TIMEOUT, RETRIES = 0.5, 1
 WITHOUT_BREAKER = TIMEOUT * (RETRIES + 1)  # what a call to a hanging upstream waits
 SECONDS = [15.0]
+# The bulkhead phases: per worker, at most BULKHEAD calls in flight to the upstream; each
+# request has BUDGET seconds, each call TOTAL_TIMEOUT.
+BULKHEAD, BUDGET, TOTAL_TIMEOUT = 2, 2.0, 1.5
+TRICKLE_INTERVAL = 0.5
 
 
 class Upstream:
@@ -67,6 +79,9 @@ class Upstream:
                     self.calls_while_open += 1
         except redis.RedisError:
             pass  # the Redis-down phase
+        if mode == "trickle":
+            start_response("200 OK", [("Content-Length", "1000")])
+            return self._trickle()
         if mode == "hang":
             time.sleep(3)
         if mode == "fail":
@@ -76,6 +91,12 @@ class Upstream:
                 json.dumps({"charged": True, "path": request.path}), mimetype="application/json"
             )
         return response(environ, start_response)
+
+    @staticmethod
+    def _trickle() -> Any:
+        for _ in range(1000):
+            time.sleep(TRICKLE_INTERVAL)
+            yield b" "
 
 
 @dataclass
@@ -109,9 +130,12 @@ def drive(
         session = requests.Session()
         while time.monotonic() < deadline:
             started = time.perf_counter()
-            response = session.request(method, f"{base_url}{path}", timeout=15)
-            elapsed = time.perf_counter() - started
-            result = _result(response, elapsed)
+            try:
+                response = session.request(method, f"{base_url}{path}", timeout=15)
+            except requests.RequestException:  # unanswered: a dead worker, a hung thread
+                result = Result(0, time.perf_counter() - started, False, None, False)
+            else:
+                result = _result(response, time.perf_counter() - started)
             with lock:
                 results.append(result)
 
@@ -149,7 +173,12 @@ class Served:
 
 
 def start_gunicorn(
-    port: int, redis_url: str, upstream_url: str, dsn: str
+    port: int,
+    redis_url: str,
+    upstream_url: str,
+    dsn: str,
+    overrides: dict[str, str] | None = None,
+    log_name: str = ".load-gunicorn.log",
 ) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
@@ -162,6 +191,7 @@ def start_gunicorn(
         ),
         "FLASK_GUARD_HTTP_TIMEOUT": json.dumps([TIMEOUT, TIMEOUT]),
         "FLASK_GUARD_HTTP_RETRIES": str(RETRIES),
+        **(overrides or {}),
     }
     command = [
         sys.executable,
@@ -177,7 +207,7 @@ def start_gunicorn(
         "30",
         "sample_app:create_app()",
     ]
-    log = open(ROOT / "benchmarks" / ".load-gunicorn.log", "wb")  # noqa: SIM115
+    log = open(ROOT / "benchmarks" / log_name, "wb")  # noqa: SIM115
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log)
     for _ in range(200):
         try:
@@ -186,7 +216,7 @@ def start_gunicorn(
         except requests.ConnectionError:
             time.sleep(0.05)
     process.kill()
-    raise RuntimeError("gunicorn did not start; see benchmarks/.load-gunicorn.log")
+    raise RuntimeError(f"gunicorn did not start; see benchmarks/{log_name}")
 
 
 def missing_ids(ingest: SentryIngest, phase: Phase, wait: float = 5) -> int:
@@ -226,6 +256,81 @@ def report(phase: Phase, missing: int | None) -> dict[str, int]:
     if phase.healthy_upstream:
         print(f"   errors caused by the outage: {caused} (goal 0)")
     return {"non_json": non_json, "missing": missing or 0, "caused": caused}
+
+
+BULKHEAD_LOG = ".load-gunicorn-bulkhead.log"
+
+
+def bulkhead_phases(upstream: Upstream, upstream_url: str, redis_url: str, dsn: str) -> int:
+    """Run the bulkhead phases; return how many correctness figures are off."""
+    port = free_port()
+    overrides = {
+        "FLASK_GUARD_BREAKER_STORAGE": "memory",
+        "FLASK_GUARD_BREAKER_DEFAULTS": json.dumps({"failure_threshold": 10**6}),
+        "FLASK_GUARD_HTTP_TIMEOUT": json.dumps([1.0, 1.0]),
+        "FLASK_GUARD_HTTP_TOTAL_TIMEOUT": str(TOTAL_TIMEOUT),
+        "FLASK_GUARD_REQUEST_TIMEOUT": str(BUDGET),
+        "FLASK_GUARD_HTTP_MAX_CONCURRENT": str(BULKHEAD),
+    }
+    gunicorn = start_gunicorn(port, redis_url, upstream_url, dsn, overrides, BULKHEAD_LOG)
+    base_url = f"http://127.0.0.1:{port}"
+    seconds = SECONDS[0]
+    print(
+        f"\n== upstream trickles/hangs with a bulkhead: budget {BUDGET} s, total_timeout "
+        f"{TOTAL_TIMEOUT} s, at most {BULKHEAD} upstream calls per worker"
+    )
+    throughput: dict[str, float] = {}
+    off = 0
+    try:
+        for mode in ("ok", "trickle", "hang"):
+            upstream.mode = mode
+            both = drive_side_by_side(base_url, seconds)
+            throughput[mode] = len(both["other"]) / seconds
+            off += bulkhead_report(mode, both, throughput)
+            upstream.mode = "ok"
+            time.sleep(TOTAL_TIMEOUT)  # the cut calls end before the next phase
+    finally:
+        gunicorn.terminate()
+        gunicorn.wait(30)
+    timeouts = (ROOT / "benchmarks" / BULKHEAD_LOG).read_text().count("WORKER TIMEOUT")
+    print(f"   gunicorn worker timeouts: {timeouts} (goal 0)")
+    return off + timeouts
+
+
+def drive_side_by_side(base_url: str, seconds: float) -> dict[str, list[Result]]:
+    """Drive the paying route and a route without the upstream at the same time."""
+    routes = {"pay": ("POST", "/orders/1/pay"), "other": ("GET", "/orders/1")}
+    both: dict[str, list[Result]] = {}
+
+    def run(name: str) -> None:
+        method, path = routes[name]
+        both[name] = drive(base_url, seconds, method, path)
+
+    drivers = [threading.Thread(target=run, args=(name,)) for name in routes]
+    for driver in drivers:
+        driver.start()
+    for driver in drivers:
+        driver.join()
+    return both
+
+
+def bulkhead_report(mode: str, both: dict[str, list[Result]], throughput: dict[str, float]) -> int:
+    results = both["pay"] + both["other"]
+    over = sum(1 for r in results if r.seconds > BUDGET)
+    unanswered = sum(1 for r in results if r.status == 0)
+    mix = collections.Counter(r.status for r in both["pay"])
+    ratio = throughput[mode] / throughput["ok"]
+    latencies = sorted(r.seconds for r in results) or [0.0]
+    print(f"   upstream {mode}: paying route status mix {dict(sorted(mix.items()))}")
+    print(
+        f"     route without the dependency: {throughput[mode]:.0f} req/s, "
+        f"{ratio:.0%} of the healthy phase (goal >= 90%)"
+    )
+    print(
+        f"     responses over the {BUDGET} s budget: {over} of {len(results)} (goal 0); "
+        f"slowest {latencies[-1] * 1000:.0f} ms; unanswered: {unanswered} (goal 0)"
+    )
+    return over + unanswered
 
 
 def _ms(values: list[float], quantile: float) -> str:
@@ -284,6 +389,9 @@ def main() -> int:
             if phase.upstream == "hang":
                 upstream.mode = "ok"
                 time.sleep(3)  # let the hung calls finish before the next phase
+        totals["bulkhead"] = bulkhead_phases(
+            upstream, upstream_server.url, redis_server.url, ingest.dsn
+        )
     finally:
         gunicorn.terminate()
         gunicorn.wait(30)
@@ -291,7 +399,8 @@ def main() -> int:
         redis_server.stop()
     print(
         f"\nTotals: non-JSON errors {totals['non_json']}, missing ids {totals['missing']}, "
-        f"errors caused by outages {totals['caused']} (all goals 0)"
+        f"errors caused by outages {totals['caused']}, bulkhead phase figures off "
+        f"{totals['bulkhead']} (all goals 0)"
     )
     return 1 if any(totals.values()) else 0
 
