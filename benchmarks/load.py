@@ -31,6 +31,7 @@ import logging
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -178,7 +179,7 @@ def start_gunicorn(
     upstream_url: str,
     dsn: str,
     overrides: dict[str, str] | None = None,
-    log_name: str = ".load-gunicorn.log",
+    log_path: Path = ROOT / "benchmarks" / ".load-gunicorn.log",
 ) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
@@ -207,16 +208,16 @@ def start_gunicorn(
         "30",
         "sample_app:create_app()",
     ]
-    log = open(ROOT / "benchmarks" / log_name, "wb")  # noqa: SIM115
+    log = open(log_path, "wb")  # noqa: SIM115
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log)
     for _ in range(200):
         try:
-            requests.get(f"http://127.0.0.1:{port}/orders/1", timeout=1)
+            requests.get(f"http://127.0.0.1:{port}/orders/1", timeout=5)
             return process
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or workers still booting
             time.sleep(0.05)
     process.kill()
-    raise RuntimeError(f"gunicorn did not start; see benchmarks/{log_name}")
+    raise RuntimeError(f"gunicorn did not start; see {log_path}")
 
 
 def missing_ids(ingest: SentryIngest, phase: Phase, wait: float = 5) -> int:
@@ -258,9 +259,6 @@ def report(phase: Phase, missing: int | None) -> dict[str, int]:
     return {"non_json": non_json, "missing": missing or 0, "caused": caused}
 
 
-BULKHEAD_LOG = ".load-gunicorn-bulkhead.log"
-
-
 def bulkhead_phases(upstream: Upstream, upstream_url: str, redis_url: str, dsn: str) -> int:
     """Run the bulkhead phases; return how many correctness figures are off."""
     port = free_port()
@@ -272,7 +270,8 @@ def bulkhead_phases(upstream: Upstream, upstream_url: str, redis_url: str, dsn: 
         "FLASK_GUARD_REQUEST_TIMEOUT": str(BUDGET),
         "FLASK_GUARD_HTTP_MAX_CONCURRENT": str(BULKHEAD),
     }
-    gunicorn = start_gunicorn(port, redis_url, upstream_url, dsn, overrides, BULKHEAD_LOG)
+    log_path = Path(tempfile.mkdtemp()) / "gunicorn.log"
+    gunicorn = start_gunicorn(port, redis_url, upstream_url, dsn, overrides, log_path)
     base_url = f"http://127.0.0.1:{port}"
     seconds = SECONDS[0]
     print(
@@ -292,7 +291,7 @@ def bulkhead_phases(upstream: Upstream, upstream_url: str, redis_url: str, dsn: 
     finally:
         gunicorn.terminate()
         gunicorn.wait(30)
-    timeouts = (ROOT / "benchmarks" / BULKHEAD_LOG).read_text().count("WORKER TIMEOUT")
+    timeouts = log_path.read_text().count("WORKER TIMEOUT")
     print(f"   gunicorn worker timeouts: {timeouts} (goal 0)")
     return off + timeouts
 
