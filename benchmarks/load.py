@@ -14,12 +14,13 @@ Latency figures (p99 of rejected calls while the upstream hangs: goal < 5 ms) an
 calls made while the breaker was open are printed, not asserted.
 
 Then "upstream trickles/hangs with a bulkhead": a second gunicorn with a request budget
-(``GUARD_REQUEST_TIMEOUT``), a short ``GUARD_HTTP_TOTAL_TIMEOUT`` and a per-host bulkhead
-(``GUARD_HTTP_MAX_CONCURRENT``), and no breaker to hide behind, serves the paying route and a
+(``GUARD_REQUEST_TIMEOUT``) and a per-host bulkhead (``GUARD_HTTP_MAX_CONCURRENT``), and no
+breaker to hide behind, serves the paying route (to as many clients as it has threads) and a
 route that never calls the upstream side by side, while the upstream is healthy, trickles
 one byte every half second, then hangs. Figures: the throughput of the route without the
-dependency against the healthy phase (goal >= 90%, printed), responses over the budget
-(goal 0) and gunicorn worker timeouts or unanswered requests (goal 0), both asserted.
+dependency against the healthy phase (goal >= 90%, printed), responses slower than the
+budget plus 0.5 s to answer (goal 0) and gunicorn worker timeouts or unanswered requests
+(goal 0), both asserted.
 """
 
 from __future__ import annotations
@@ -53,8 +54,11 @@ TIMEOUT, RETRIES = 0.5, 1
 WITHOUT_BREAKER = TIMEOUT * (RETRIES + 1)  # what a call to a hanging upstream waits
 SECONDS = [15.0]
 # The bulkhead phases: per worker, at most BULKHEAD calls in flight to the upstream; each
-# request has BUDGET seconds, each call TOTAL_TIMEOUT.
-BULKHEAD, BUDGET, TOTAL_TIMEOUT = 2, 2.0, 1.5
+# request has a BUDGET of seconds (GUARD_REQUEST_TIMEOUT; GUARD_HTTP_TOTAL_TIMEOUT keeps its
+# default), and a response may take SLACK more to be rendered and sent. As many clients pay
+# as the server has threads: without the bulkhead they would hold every one of them.
+BULKHEAD, BUDGET, SLACK = 2, 1.5, 0.5
+PAYING_CLIENTS = WORKERS * THREADS
 TRICKLE_INTERVAL = 0.5
 
 
@@ -120,9 +124,13 @@ class Phase:
 
 
 def drive(
-    base_url: str, seconds: float, method: str = "POST", path: str = "/orders/1/pay"
+    base_url: str,
+    seconds: float,
+    method: str = "POST",
+    path: str = "/orders/1/pay",
+    clients: int = CLIENTS,
 ) -> list[Result]:
-    """Send requests from CLIENTS threads for ``seconds``."""
+    """Send requests from ``clients`` threads for ``seconds``."""
     results: list[Result] = []
     lock = threading.Lock()
     deadline = time.monotonic() + seconds
@@ -140,7 +148,7 @@ def drive(
             with lock:
                 results.append(result)
 
-    threads = [threading.Thread(target=client) for _ in range(CLIENTS)]
+    threads = [threading.Thread(target=client) for _ in range(clients)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -266,7 +274,6 @@ def bulkhead_phases(upstream: Upstream, upstream_url: str, redis_url: str, dsn: 
         "FLASK_GUARD_BREAKER_STORAGE": "memory",
         "FLASK_GUARD_BREAKER_DEFAULTS": json.dumps({"failure_threshold": 10**6}),
         "FLASK_GUARD_HTTP_TIMEOUT": json.dumps([1.0, 1.0]),
-        "FLASK_GUARD_HTTP_TOTAL_TIMEOUT": str(TOTAL_TIMEOUT),
         "FLASK_GUARD_REQUEST_TIMEOUT": str(BUDGET),
         "FLASK_GUARD_HTTP_MAX_CONCURRENT": str(BULKHEAD),
     }
@@ -275,8 +282,9 @@ def bulkhead_phases(upstream: Upstream, upstream_url: str, redis_url: str, dsn: 
     base_url = f"http://127.0.0.1:{port}"
     seconds = SECONDS[0]
     print(
-        f"\n== upstream trickles/hangs with a bulkhead: budget {BUDGET} s, total_timeout "
-        f"{TOTAL_TIMEOUT} s, at most {BULKHEAD} upstream calls per worker"
+        f"\n== upstream trickles/hangs with a bulkhead: request budget {BUDGET} s, at most "
+        f"{BULKHEAD} upstream calls per worker, {PAYING_CLIENTS} clients paying and "
+        f"{CLIENTS} on a route without the upstream"
     )
     throughput: dict[str, float] = {}
     off = 0
@@ -287,7 +295,7 @@ def bulkhead_phases(upstream: Upstream, upstream_url: str, redis_url: str, dsn: 
             throughput[mode] = len(both["other"]) / seconds
             off += bulkhead_report(mode, both, throughput)
             upstream.mode = "ok"
-            time.sleep(TOTAL_TIMEOUT)  # the cut calls end before the next phase
+            time.sleep(BUDGET)  # the cut calls end before the next phase
     finally:
         gunicorn.terminate()
         gunicorn.wait(30)
@@ -298,12 +306,15 @@ def bulkhead_phases(upstream: Upstream, upstream_url: str, redis_url: str, dsn: 
 
 def drive_side_by_side(base_url: str, seconds: float) -> dict[str, list[Result]]:
     """Drive the paying route and a route without the upstream at the same time."""
-    routes = {"pay": ("POST", "/orders/1/pay"), "other": ("GET", "/orders/1")}
+    routes = {
+        "pay": ("POST", "/orders/1/pay", PAYING_CLIENTS),
+        "other": ("GET", "/orders/1", CLIENTS),
+    }
     both: dict[str, list[Result]] = {}
 
     def run(name: str) -> None:
-        method, path = routes[name]
-        both[name] = drive(base_url, seconds, method, path)
+        method, path, clients = routes[name]
+        both[name] = drive(base_url, seconds, method, path, clients)
 
     drivers = [threading.Thread(target=run, args=(name,)) for name in routes]
     for driver in drivers:
@@ -315,7 +326,7 @@ def drive_side_by_side(base_url: str, seconds: float) -> dict[str, list[Result]]
 
 def bulkhead_report(mode: str, both: dict[str, list[Result]], throughput: dict[str, float]) -> int:
     results = both["pay"] + both["other"]
-    over = sum(1 for r in results if r.seconds > BUDGET)
+    over = sum(1 for r in results if r.seconds > BUDGET + SLACK)
     unanswered = sum(1 for r in results if r.status == 0)
     mix = collections.Counter(r.status for r in both["pay"])
     ratio = throughput[mode] / throughput["ok"]
@@ -326,7 +337,7 @@ def bulkhead_report(mode: str, both: dict[str, list[Result]], throughput: dict[s
         f"{ratio:.0%} of the healthy phase (goal >= 90%)"
     )
     print(
-        f"     responses over the {BUDGET} s budget: {over} of {len(results)} (goal 0); "
+        f"     responses slower than the budget + {SLACK} s: {over} of {len(results)} (goal 0); "
         f"slowest {latencies[-1] * 1000:.0f} ms; unanswered: {unanswered} (goal 0)"
     )
     return over + unanswered
