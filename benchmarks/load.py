@@ -268,32 +268,50 @@ def report(phase: Phase, missing: int | None) -> dict[str, int]:
 
 
 def bulkhead_phases(upstream: Upstream, upstream_url: str, redis_url: str, dsn: str) -> int:
-    """Run the bulkhead phases; return how many correctness figures are off."""
-    port = free_port()
-    overrides = {
-        "FLASK_GUARD_BREAKER_STORAGE": "memory",
-        "FLASK_GUARD_BREAKER_DEFAULTS": json.dumps({"failure_threshold": 10**6}),
-        "FLASK_GUARD_HTTP_TIMEOUT": json.dumps([1.0, 1.0]),
-        "FLASK_GUARD_REQUEST_TIMEOUT": str(BUDGET),
-        "FLASK_GUARD_HTTP_MAX_CONCURRENT": str(BULKHEAD),
-    }
-    log_path = Path(tempfile.mkdtemp()) / "gunicorn.log"
-    gunicorn = start_gunicorn(port, redis_url, upstream_url, dsn, overrides, log_path)
-    base_url = f"http://127.0.0.1:{port}"
-    seconds = SECONDS[0]
+    """Run the bulkhead phases, then the trickle without a bulkhead for reference; return
+    how many correctness figures are off."""
     print(
         f"\n== upstream trickles/hangs with a bulkhead: request budget {BUDGET} s, at most "
         f"{BULKHEAD} upstream calls per worker, {PAYING_CLIENTS} clients paying and "
         f"{CLIENTS} on a route without the upstream"
     )
+    services = (upstream_url, redis_url, dsn)
     throughput: dict[str, float] = {}
+    off = serve_with_budget(upstream, services, ["ok", "trickle", "hang"], throughput)
+    print("   the same trickle without the bulkhead (for reference, not asserted):")
+    serve_with_budget(upstream, services, ["trickle"], throughput, bulkhead=False)
+    return off
+
+
+def serve_with_budget(
+    upstream: Upstream,
+    services: tuple[str, str, str],
+    modes: list[str],
+    throughput: dict[str, float],
+    bulkhead: bool = True,
+) -> int:
+    """Serve the demo with a request budget (and a bulkhead) while the upstream goes through
+    ``modes``; return how many correctness figures are off."""
+    upstream_url, redis_url, dsn = services
+    overrides = {
+        "FLASK_GUARD_BREAKER_STORAGE": "memory",
+        "FLASK_GUARD_BREAKER_DEFAULTS": json.dumps({"failure_threshold": 10**6}),
+        "FLASK_GUARD_HTTP_TIMEOUT": json.dumps([1.0, 1.0]),
+        "FLASK_GUARD_REQUEST_TIMEOUT": str(BUDGET),
+    }
+    if bulkhead:
+        overrides["FLASK_GUARD_HTTP_MAX_CONCURRENT"] = str(BULKHEAD)
+    port = free_port()
+    log_path = Path(tempfile.mkdtemp()) / "gunicorn.log"
+    gunicorn = start_gunicorn(port, redis_url, upstream_url, dsn, overrides, log_path)
     off = 0
     try:
-        for mode in ("ok", "trickle", "hang"):
+        for mode in modes:
             upstream.mode = mode
-            both = drive_side_by_side(base_url, seconds)
-            throughput[mode] = len(both["other"]) / seconds
-            off += bulkhead_report(mode, both, throughput)
+            both = drive_side_by_side(f"http://127.0.0.1:{port}", SECONDS[0])
+            label = mode if bulkhead else f"{mode}, no bulkhead"
+            throughput[label] = len(both["other"]) / SECONDS[0]
+            off += bulkhead_report(label, both, throughput)
             upstream.mode = "ok"
             time.sleep(BUDGET)  # the cut calls end before the next phase
     finally:
@@ -324,16 +342,18 @@ def drive_side_by_side(base_url: str, seconds: float) -> dict[str, list[Result]]
     return both
 
 
-def bulkhead_report(mode: str, both: dict[str, list[Result]], throughput: dict[str, float]) -> int:
+def bulkhead_report(
+    label: str, both: dict[str, list[Result]], throughput: dict[str, float]
+) -> int:
     results = both["pay"] + both["other"]
     over = sum(1 for r in results if r.seconds > BUDGET + SLACK)
     unanswered = sum(1 for r in results if r.status == 0)
     mix = collections.Counter(r.status for r in both["pay"])
-    ratio = throughput[mode] / throughput["ok"]
+    ratio = throughput[label] / throughput["ok"]
     latencies = sorted(r.seconds for r in results) or [0.0]
-    print(f"   upstream {mode}: paying route status mix {dict(sorted(mix.items()))}")
+    print(f"   upstream {label}: paying route status mix {dict(sorted(mix.items()))}")
     print(
-        f"     route without the dependency: {throughput[mode]:.0f} req/s, "
+        f"     route without the dependency: {throughput[label]:.0f} req/s, "
         f"{ratio:.0%} of the healthy phase (goal >= 90%)"
     )
     print(
