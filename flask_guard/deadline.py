@@ -30,6 +30,9 @@ _ENVIRON_HEADER = "HTTP_X_REQUEST_TIMEOUT"
 MAX_BUDGET = 86_400.0
 
 _deadline: ContextVar[float | None] = ContextVar("flask_guard.deadline", default=None)
+# Whether the client's header set the budget: a call it cuts short is not the dependency's
+# fault, and must not count toward a breaker (a client could open breakers with it).
+_set_by_client: ContextVar[bool] = ContextVar("flask_guard.budget_by_client", default=False)
 
 
 def current_deadline() -> float | None:
@@ -51,6 +54,11 @@ def time_left() -> float | None:
     if deadline is None:
         return None
     return max(0.0, deadline - time.monotonic())
+
+
+def budget_set_by_client() -> bool:
+    """Return whether the current budget is the one the client asked for in its header."""
+    return _set_by_client.get()
 
 
 def check_time_left(what: str) -> float | None:
@@ -105,23 +113,26 @@ class RequestBudget:
         self._default = default
         self._trust_incoming = trust_incoming
 
-    def seconds_for(self, environ: WSGIEnvironment) -> float | None:
-        """Return the budget of the request ``environ`` describes."""
+    def seconds_for(self, environ: WSGIEnvironment) -> tuple[float | None, bool]:
+        """Return the budget of the request ``environ`` describes, and whether the client's
+        header set it."""
         asked = (
             parse_request_timeout(environ.get(_ENVIRON_HEADER)) if self._trust_incoming else None
         )
-        if asked is None or self._default is None:
-            return self._default if asked is None else asked
-        return min(asked, self._default)
+        if asked is None or (self._default is not None and asked >= self._default):
+            return self._default, False
+        return asked, True
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        seconds = self.seconds_for(environ)
+        seconds, by_client = self.seconds_for(environ)
         if seconds is None:
             return self._wsgi_app(environ, start_response)
         token = _deadline.set(time.monotonic() + seconds)
+        client_token = _set_by_client.set(by_client)
         try:
             return self._wsgi_app(environ, start_response)
         finally:
+            _set_by_client.reset(client_token)
             _deadline.reset(token)
 
 

@@ -142,12 +142,15 @@ class ApiError(Exception):
 
 
 def is_client_error(error: BaseException) -> bool:
-    """Return whether ``error`` is the client's fault: an ApiError or HTTPException below 500.
+    """Return whether ``error`` is the client's fault: an ApiError or HTTPException below 500,
+    or a spent request budget (:class:`DeadlineExceeded`).
 
     Breakers do not count such errors and retries do not repeat them.
     """
     if isinstance(error, ApiError):
         return error.status < 500
+    if isinstance(error, DeadlineExceeded):
+        return True  # the request's budget ran out, through no fault of the dependency
     return isinstance(error, HTTPException) and error.code is not None and error.code < 500
 
 

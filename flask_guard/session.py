@@ -19,7 +19,8 @@ from urllib3.exceptions import ReadTimeoutError
 from .breaker import CircuitBreaker
 from .budget import RetryBudget
 from .bulkhead import Bulkhead
-from .deadline import REQUEST_TIMEOUT_HEADER, check_time_left
+from .deadline import REQUEST_TIMEOUT_HEADER, budget_set_by_client, check_time_left
+from .errors import DeadlineExceeded
 from .http_retry import GuardRetry
 from .request_id import current_request_id
 from .transport import CURRENT_CALL, POOL_CLASSES, HostCache, OutboundCall
@@ -171,7 +172,7 @@ class GuardedAdapter(HTTPAdapter):
                 raise requests.ReadTimeout(cause, request=request) from error
             raise
         except requests.RequestException as error:
-            if (late := _late(request)) is not None:
+            if not isinstance(error, TotalTimeout) and (late := _late(request)) is not None:
                 raise late from error
             raise
 
@@ -181,10 +182,9 @@ class GuardedAdapter(HTTPAdapter):
             response.content  # noqa: B018 - read it now, inside the deadline and the bulkhead
         else:
             response._content = _read_at_most(response, limit)
-        call = CURRENT_CALL.get()
-        if call is not None and call.expired:
+        if (late := _late(response.request)) is not None:
             # Shut down mid-body: a body without a length looks complete, yet is cut.
-            raise TotalTimeout("the call ran past its deadline", response=response)
+            raise late
 
     def _breaker_for(self, url: str | None) -> CircuitBreaker | None:
         if not isinstance(self._breaker, str):
@@ -192,11 +192,15 @@ class GuardedAdapter(HTTPAdapter):
         return self.breakers.get_or_make(upstream_host(url))
 
 
-def _late(request: requests.PreparedRequest) -> TotalTimeout | None:
-    """Return the timeout to raise instead of a failure if the call's deadline passed."""
+def _late(request: requests.PreparedRequest) -> Exception | None:
+    """Return the error to raise instead of a failure if the call's deadline passed:
+    :class:`DeadlineExceeded` when the client's budget cut the call short (not the
+    upstream's fault), else :class:`TotalTimeout`."""
     call = CURRENT_CALL.get()
     if call is None or not (call.expired or call.left() <= 0):
         return None
+    if call.by_client:
+        return DeadlineExceeded("the request's time budget, set by the client, ran out")
     return TotalTimeout("the call ran past its deadline", request=request)
 
 
@@ -241,9 +245,10 @@ class GuardSession(requests.Session):
             return super().send(request, **kwargs)
         seconds = self.total_timeout
         left = check_time_left("an outgoing call")
-        if left is not None:
-            seconds = min(seconds, left)
-        call = OutboundCall(time.monotonic() + seconds)
+        by_client = False
+        if left is not None and left < seconds:
+            seconds, by_client = left, budget_set_by_client()
+        call = OutboundCall(time.monotonic() + seconds, by_client)
         token = CURRENT_CALL.set(call)
         alarm = WATCHDOG.schedule(call.deadline, call.expire)
         try:

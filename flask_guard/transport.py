@@ -32,10 +32,12 @@ class OutboundCall:
     :meth:`expire` shuts the connection down so a trickling or hung read ends at once.
     """
 
-    __slots__ = ("attempt_started", "deadline", "expired", "sock")
+    __slots__ = ("attempt_started", "by_client", "deadline", "expired", "sock")
 
-    def __init__(self, deadline: float) -> None:
+    def __init__(self, deadline: float, by_client: bool = False) -> None:
         self.deadline = deadline
+        #: Whether the deadline is the client's budget, shorter than the call's own limit.
+        self.by_client = by_client
         self.expired = False
         # The socket of the current attempt. Kept here, not read from the connection: for a
         # body that ends with the connection, http.client drops the connection's reference.

@@ -314,3 +314,34 @@ def test_deadline_exceeded_is_never_retried() -> None:
     with pytest.raises(DeadlineExceeded):
         call()
     assert calls == [1]
+
+
+def breaker_app(**config: object) -> tuple[Flask, FlaskGuard]:
+    app = make_app(GUARD_HTTP_TIMEOUT=(1, 60), GUARD_HTTP_RETRIES=0, **config)
+    guard = FlaskGuard(app)
+
+    @app.get("/charge")
+    @guard.breaker("payments", failure_threshold=2)
+    def charge() -> str:
+        return guard.session.get(app.config["UPSTREAM_URL"]).text
+
+    return app, guard
+
+
+def test_a_call_cut_short_by_the_clients_budget_never_counts_toward_a_breaker(
+    hanging_url: str,
+) -> None:
+    app, guard = breaker_app(UPSTREAM_URL=hanging_url)
+    for _ in range(4):
+        response = app.test_client().get("/charge", headers={"X-Request-Timeout": "0.1"})
+        assert error_of(response)["code"] == "UPSTREAM_TIMEOUT"
+    assert guard.breakers["payments"].stats.total_failures == 0
+
+
+def test_a_call_cut_short_by_the_configured_budget_counts_toward_the_breaker(
+    hanging_url: str,
+) -> None:
+    app, _ = breaker_app(UPSTREAM_URL=hanging_url, GUARD_REQUEST_TIMEOUT=0.1)
+    for _ in range(2):
+        assert error_of(app.test_client().get("/charge"))["code"] == "UPSTREAM_TIMEOUT"
+    assert error_of(app.test_client().get("/charge"))["code"] == "SERVICE_UNAVAILABLE"
