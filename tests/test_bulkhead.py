@@ -311,3 +311,27 @@ def test_a_hung_dependency_holds_at_most_max_concurrent_threads(app: Flask) -> N
         assert bulkhead.stats.in_flight == 2
     finally:
         finish(release, threads)
+
+
+def test_an_async_caller_with_max_wait_gets_the_slot_freed_meanwhile() -> None:
+    bulkhead = Bulkhead("ledger", max_concurrent=1, max_wait=WAIT)
+
+    async def scenario() -> str:
+        gate = asyncio.Event()
+
+        async def holder() -> None:
+            async with bulkhead:
+                await gate.wait()
+
+        task = asyncio.create_task(holder())
+        await asyncio.sleep(0)
+        waiter = asyncio.create_task(bulkhead.acquire_async())
+        await asyncio.sleep(0)
+        gate.set()
+        await waiter
+        bulkhead.release()
+        await task
+        return "admitted"
+
+    assert asyncio.run(scenario()) == "admitted"
+    assert bulkhead.stats.rejections == 0
