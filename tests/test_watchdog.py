@@ -15,7 +15,12 @@ def test_alarms_fire_in_time_order_whatever_the_order_they_were_set() -> None:
     fired: list[str] = []
     done = threading.Event()
     now = time.monotonic()
-    watchdog.schedule(now + 0.2, lambda: (fired.append("late"), done.set()))
+
+    def last() -> None:
+        fired.append("late")
+        done.set()
+
+    watchdog.schedule(now + 0.2, last)
     watchdog.schedule(now + 0.1, lambda: fired.append("early"))
     assert done.wait(WAIT)
     assert fired == ["early", "late"]
