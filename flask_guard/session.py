@@ -100,6 +100,13 @@ class GuardedAdapter(HTTPAdapter):
         super().init_poolmanager(*args, **kwargs)
         self.poolmanager.pool_classes_by_scheme = POOL_CLASSES
 
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        """Return the manager for ``proxy``; an HTTP(S) proxy's pools obey the deadline too."""
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        if not proxy.lower().startswith("socks"):
+            manager.pool_classes_by_scheme = POOL_CLASSES
+        return manager
+
     def send(  # type: ignore[override]
         self,
         request: requests.PreparedRequest,
@@ -258,6 +265,8 @@ class GuardSession(requests.Session):
                 raise late from error
             raise
         finally:
+            # An alarm firing between the end of the body and this cancel shuts down an idle
+            # pooled socket at worst, which urllib3 sees as dropped and replaces.
             alarm.cancel()
             call.sock = None
             CURRENT_CALL.reset(token)

@@ -21,7 +21,7 @@ from flask_guard import (
     robust_session,
 )
 from flask_guard.session import GuardedAdapter, SessionSettings
-from flask_guard.transport import MAX_HOSTS
+from flask_guard.transport import MAX_HOSTS, POOL_CLASSES
 
 from .conftest import make_app, serving
 
@@ -352,3 +352,10 @@ def test_guard_session_settings_are_a_frozen_object() -> None:
 def test_invalid_budget_options_are_explained(options: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         robust_session(**options)  # type: ignore[arg-type]
+
+
+def test_pools_behind_an_http_proxy_obey_the_deadline_too() -> None:
+    adapter = robust_session().get_adapter("http://example.test")
+    assert isinstance(adapter, GuardedAdapter)
+    manager = adapter.proxy_manager_for("http://127.0.0.1:3128")
+    assert manager.pool_classes_by_scheme == POOL_CLASSES
