@@ -1,7 +1,9 @@
 """Outgoing calls: robust_session vs requests.Session, retry_with_backoff vs tenacity.
 
 Run: ``python benchmarks/bench_outbound.py`` (``--smoke`` to check it runs).
-Goals: robust_session / requests.Session <= 1.05 per request against the same local server;
+Goals: robust_session / requests.Session <= 1.05 per request against the same local server,
+with the deadline machinery on (each call's total_timeout; then also inside a request budget,
+which sends X-Request-Timeout, and with a per-host bulkhead);
 retry_with_backoff's overhead on a call that succeeds first time below tenacity.retry's.
 """
 
@@ -17,6 +19,7 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 
 from _timing import best_per_call, parse_args
 from flask_guard import retry_with_backoff, robust_session
+from flask_guard.deadline import budget
 
 
 def tiny_app(environ: dict[str, object], start_response: Callable[..., object]) -> Iterable[bytes]:
@@ -37,23 +40,33 @@ def bare() -> int:
 def main() -> None:
     args = parse_args(__doc__ or "")
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
-    requests_per_round, calls, rounds = (20, 200, 2) if args.smoke else (2000, 200_000, 7)
+    requests_per_round, calls, rounds = (20, 200, 2) if args.smoke else (1000, 200_000, 11)
 
     server = make_server("127.0.0.1", 0, tiny_app, threaded=True, request_handler=KeepAlive)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.port}/rates"
     plain, robust = requests.Session(), robust_session()
+    bounded = robust_session(max_concurrent=10)
+
+    def in_budget() -> bytes:
+        with budget(3600):
+            return bounded.get(url).content
+
     sessions = {
         "requests.Session": lambda: plain.get(url, timeout=(3.05, 10.0)).content,
         "robust_session": lambda: robust.get(url).content,
+        "+ budget, bulkhead": in_budget,
     }
     best = best_per_call(sessions, requests_per_round, rounds)
     server.shutdown()
-    print("Per request against a local server:")
+    print("Per request against a local server (robust_session: each call has a total_timeout;")
+    print("+ budget, bulkhead: inside a request budget, sending X-Request-Timeout, per-host")
+    print("bulkhead on):")
     for name, seconds in best.items():
         print(f"  {name:20} {seconds * 1e6:8.1f} us")
-    ratio = best["robust_session"] / best["requests.Session"]
-    print(f"  robust_session / requests.Session: {ratio:.3f}x   goal <= 1.05x")
+    for name in ("robust_session", "+ budget, bulkhead"):
+        ratio = best[name] / best["requests.Session"]
+        print(f"  {name} / requests.Session: {ratio:.3f}x   goal <= 1.05x")
 
     retried: dict[str, Callable[[], object]] = {
         "bare call": bare,

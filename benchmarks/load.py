@@ -1,6 +1,6 @@
 """Load and faults: the demo under gunicorn with Redis storage and a Sentry ingest, on loopback.
 
-Run: ``python benchmarks/load.py`` (about 2 minutes), or ``--short`` (under a minute; CI runs
+Run: ``python benchmarks/load.py`` (about 3 minutes), or ``--short`` (about a minute; CI runs
 it). Phases: healthy, upstream failing, upstream hanging, upstream recovered, Sentry ingest
 down, Redis down, Redis back. Each prints requests, status mix, latency, and the figures
 below; the run fails (exit status 1) when a correctness figure is off:
@@ -12,6 +12,15 @@ below; the run fails (exit status 1) when a correctness figure is off:
 
 Latency figures (p99 of rejected calls while the upstream hangs: goal < 5 ms) and upstream
 calls made while the breaker was open are printed, not asserted.
+
+Then "upstream trickles/hangs with a bulkhead": a second gunicorn with a request budget
+(``GUARD_REQUEST_TIMEOUT``) and a per-host bulkhead (``GUARD_HTTP_MAX_CONCURRENT``), and no
+breaker to hide behind, serves the paying route (to as many clients as it has threads) and a
+route that never calls the upstream side by side, while the upstream is healthy, trickles
+one byte every half second, then hangs. Figures: the throughput of the route without the
+dependency against the healthy phase (goal >= 90%, printed), responses slower than the
+budget plus 0.5 s to answer (goal 0) and gunicorn worker timeouts or unanswered requests
+(goal 0), both asserted.
 """
 
 from __future__ import annotations
@@ -23,6 +32,7 @@ import logging
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -43,6 +53,13 @@ RECOVERY_TIMEOUT = 2
 TIMEOUT, RETRIES = 0.5, 1
 WITHOUT_BREAKER = TIMEOUT * (RETRIES + 1)  # what a call to a hanging upstream waits
 SECONDS = [15.0]
+# The bulkhead phases: per worker, at most BULKHEAD calls in flight to the upstream; each
+# request has a BUDGET of seconds (GUARD_REQUEST_TIMEOUT; GUARD_HTTP_TOTAL_TIMEOUT keeps its
+# default), and a response may take SLACK more to be rendered and sent. As many clients pay
+# as the server has threads: without the bulkhead they would hold every one of them.
+BULKHEAD, BUDGET, SLACK = 2, 1.5, 0.5
+PAYING_CLIENTS = WORKERS * THREADS
+TRICKLE_INTERVAL = 0.5
 
 
 class Upstream:
@@ -67,6 +84,9 @@ class Upstream:
                     self.calls_while_open += 1
         except redis.RedisError:
             pass  # the Redis-down phase
+        if mode == "trickle":
+            start_response("200 OK", [("Content-Length", "1000")])
+            return self._trickle()
         if mode == "hang":
             time.sleep(3)
         if mode == "fail":
@@ -76,6 +96,12 @@ class Upstream:
                 json.dumps({"charged": True, "path": request.path}), mimetype="application/json"
             )
         return response(environ, start_response)
+
+    @staticmethod
+    def _trickle() -> Any:
+        for _ in range(1000):
+            time.sleep(TRICKLE_INTERVAL)
+            yield b" "
 
 
 @dataclass
@@ -98,9 +124,13 @@ class Phase:
 
 
 def drive(
-    base_url: str, seconds: float, method: str = "POST", path: str = "/orders/1/pay"
+    base_url: str,
+    seconds: float,
+    method: str = "POST",
+    path: str = "/orders/1/pay",
+    clients: int = CLIENTS,
 ) -> list[Result]:
-    """Send requests from CLIENTS threads for ``seconds``."""
+    """Send requests from ``clients`` threads for ``seconds``."""
     results: list[Result] = []
     lock = threading.Lock()
     deadline = time.monotonic() + seconds
@@ -109,13 +139,16 @@ def drive(
         session = requests.Session()
         while time.monotonic() < deadline:
             started = time.perf_counter()
-            response = session.request(method, f"{base_url}{path}", timeout=15)
-            elapsed = time.perf_counter() - started
-            result = _result(response, elapsed)
+            try:
+                response = session.request(method, f"{base_url}{path}", timeout=15)
+            except requests.RequestException:  # unanswered: a dead worker, a hung thread
+                result = Result(0, time.perf_counter() - started, False, None, False)
+            else:
+                result = _result(response, time.perf_counter() - started)
             with lock:
                 results.append(result)
 
-    threads = [threading.Thread(target=client) for _ in range(CLIENTS)]
+    threads = [threading.Thread(target=client) for _ in range(clients)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -149,7 +182,12 @@ class Served:
 
 
 def start_gunicorn(
-    port: int, redis_url: str, upstream_url: str, dsn: str
+    port: int,
+    redis_url: str,
+    upstream_url: str,
+    dsn: str,
+    overrides: dict[str, str] | None = None,
+    log_path: Path = ROOT / "benchmarks" / ".load-gunicorn.log",
 ) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
@@ -162,6 +200,7 @@ def start_gunicorn(
         ),
         "FLASK_GUARD_HTTP_TIMEOUT": json.dumps([TIMEOUT, TIMEOUT]),
         "FLASK_GUARD_HTTP_RETRIES": str(RETRIES),
+        **(overrides or {}),
     }
     command = [
         sys.executable,
@@ -177,16 +216,16 @@ def start_gunicorn(
         "30",
         "sample_app:create_app()",
     ]
-    log = open(ROOT / "benchmarks" / ".load-gunicorn.log", "wb")  # noqa: SIM115
+    log = open(log_path, "wb")  # noqa: SIM115
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log)
     for _ in range(200):
         try:
-            requests.get(f"http://127.0.0.1:{port}/orders/1", timeout=1)
+            requests.get(f"http://127.0.0.1:{port}/orders/1", timeout=5)
             return process
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or workers still booting
             time.sleep(0.05)
     process.kill()
-    raise RuntimeError("gunicorn did not start; see benchmarks/.load-gunicorn.log")
+    raise RuntimeError(f"gunicorn did not start; see {log_path}")
 
 
 def missing_ids(ingest: SentryIngest, phase: Phase, wait: float = 5) -> int:
@@ -226,6 +265,102 @@ def report(phase: Phase, missing: int | None) -> dict[str, int]:
     if phase.healthy_upstream:
         print(f"   errors caused by the outage: {caused} (goal 0)")
     return {"non_json": non_json, "missing": missing or 0, "caused": caused}
+
+
+def bulkhead_phases(upstream: Upstream, upstream_url: str, redis_url: str, dsn: str) -> int:
+    """Run the bulkhead phases, then the trickle without a bulkhead for reference; return
+    how many correctness figures are off."""
+    print(
+        f"\n== upstream trickles/hangs with a bulkhead: request budget {BUDGET} s, at most "
+        f"{BULKHEAD} upstream calls per worker, {PAYING_CLIENTS} clients paying and "
+        f"{CLIENTS} on a route without the upstream"
+    )
+    services = (upstream_url, redis_url, dsn)
+    throughput: dict[str, float] = {}
+    off = serve_with_budget(upstream, services, ["ok", "trickle", "hang"], throughput)
+    print("   the same trickle without the bulkhead (for reference, not asserted):")
+    serve_with_budget(upstream, services, ["trickle"], throughput, bulkhead=False)
+    return off
+
+
+def serve_with_budget(
+    upstream: Upstream,
+    services: tuple[str, str, str],
+    modes: list[str],
+    throughput: dict[str, float],
+    bulkhead: bool = True,
+) -> int:
+    """Serve the demo with a request budget (and a bulkhead) while the upstream goes through
+    ``modes``; return how many correctness figures are off."""
+    upstream_url, redis_url, dsn = services
+    overrides = {
+        "FLASK_GUARD_BREAKER_STORAGE": "memory",
+        "FLASK_GUARD_BREAKER_DEFAULTS": json.dumps({"failure_threshold": 10**6}),
+        "FLASK_GUARD_HTTP_TIMEOUT": json.dumps([1.0, 1.0]),
+        "FLASK_GUARD_REQUEST_TIMEOUT": str(BUDGET),
+    }
+    if bulkhead:
+        overrides["FLASK_GUARD_HTTP_MAX_CONCURRENT"] = str(BULKHEAD)
+    port = free_port()
+    log_path = Path(tempfile.mkdtemp()) / "gunicorn.log"
+    gunicorn = start_gunicorn(port, redis_url, upstream_url, dsn, overrides, log_path)
+    off = 0
+    try:
+        for mode in modes:
+            upstream.mode = mode
+            both = drive_side_by_side(f"http://127.0.0.1:{port}", SECONDS[0])
+            label = mode if bulkhead else f"{mode}, no bulkhead"
+            throughput[label] = len(both["other"]) / SECONDS[0]
+            off += bulkhead_report(label, both, throughput)
+            upstream.mode = "ok"
+            time.sleep(BUDGET)  # the cut calls end before the next phase
+    finally:
+        gunicorn.terminate()
+        gunicorn.wait(30)
+    timeouts = log_path.read_text().count("WORKER TIMEOUT")
+    print(f"   gunicorn worker timeouts: {timeouts} (goal 0)")
+    return off + timeouts
+
+
+def drive_side_by_side(base_url: str, seconds: float) -> dict[str, list[Result]]:
+    """Drive the paying route and a route without the upstream at the same time."""
+    routes = {
+        "pay": ("POST", "/orders/1/pay", PAYING_CLIENTS),
+        "other": ("GET", "/orders/1", CLIENTS),
+    }
+    both: dict[str, list[Result]] = {}
+
+    def run(name: str) -> None:
+        method, path, clients = routes[name]
+        both[name] = drive(base_url, seconds, method, path, clients)
+
+    drivers = [threading.Thread(target=run, args=(name,)) for name in routes]
+    for driver in drivers:
+        driver.start()
+    for driver in drivers:
+        driver.join()
+    return both
+
+
+def bulkhead_report(
+    label: str, both: dict[str, list[Result]], throughput: dict[str, float]
+) -> int:
+    results = both["pay"] + both["other"]
+    over = sum(1 for r in results if r.seconds > BUDGET + SLACK)
+    unanswered = sum(1 for r in results if r.status == 0)
+    mix = collections.Counter(r.status for r in both["pay"])
+    ratio = throughput[label] / throughput["ok"]
+    latencies = sorted(r.seconds for r in results) or [0.0]
+    print(f"   upstream {label}: paying route status mix {dict(sorted(mix.items()))}")
+    print(
+        f"     route without the dependency: {throughput[label]:.0f} req/s, "
+        f"{ratio:.0%} of the healthy phase (goal >= 90%)"
+    )
+    print(
+        f"     responses slower than the budget + {SLACK} s: {over} of {len(results)} (goal 0); "
+        f"slowest {latencies[-1] * 1000:.0f} ms; unanswered: {unanswered} (goal 0)"
+    )
+    return over + unanswered
 
 
 def _ms(values: list[float], quantile: float) -> str:
@@ -284,6 +419,9 @@ def main() -> int:
             if phase.upstream == "hang":
                 upstream.mode = "ok"
                 time.sleep(3)  # let the hung calls finish before the next phase
+        totals["bulkhead"] = bulkhead_phases(
+            upstream, upstream_server.url, redis_server.url, ingest.dsn
+        )
     finally:
         gunicorn.terminate()
         gunicorn.wait(30)
@@ -291,7 +429,8 @@ def main() -> int:
         redis_server.stop()
     print(
         f"\nTotals: non-JSON errors {totals['non_json']}, missing ids {totals['missing']}, "
-        f"errors caused by outages {totals['caused']} (all goals 0)"
+        f"errors caused by outages {totals['caused']}, bulkhead phase figures off "
+        f"{totals['bulkhead']} (all goals 0)"
     )
     return 1 if any(totals.values()) else 0
 

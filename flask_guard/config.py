@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from .breaker_policy import policy_from
-from .session import SESSION_OPTION_RULES
+from .deadline import MAX_BUDGET
+from .session import SESSION_OPTION_RULES, SessionSettings
 
 ErrorFormat = Literal["envelope", "problem"]
 
@@ -32,6 +33,10 @@ DEFAULTS: dict[str, object] = {
     "GUARD_HTTP_TIMEOUT": (3.05, 10.0),
     "GUARD_HTTP_POOL_MAXSIZE": 10,
     "GUARD_HTTP_MAX_RETRY_AFTER": 10.0,
+    "GUARD_HTTP_TOTAL_TIMEOUT": 20.0,
+    "GUARD_HTTP_MAX_CONCURRENT": None,
+    "GUARD_HTTP_MAX_RESPONSE_BYTES": None,
+    "GUARD_REQUEST_TIMEOUT": None,
     "GUARD_SENTRY_ENVIRONMENT": None,
     "GUARD_SENTRY_RELEASE": None,
     "GUARD_SENTRY_SAMPLE_RATE": 1.0,
@@ -78,8 +83,8 @@ class GuardConfig:
     breaker_storage: object
     """``"memory"``, a ``redis://`` or ``rediss://`` URL, or a ``redis.Redis`` client."""
     redis_prefix: str
-    http: dict[str, object]
-    """Keyword arguments of :func:`~flask_guard.robust_session` for ``guard.session``."""
+    http: SessionSettings
+    request_timeout: float | None
     sentry: SentrySettings
     health_path: str | None
     health_critical_breakers: tuple[str, ...]
@@ -110,6 +115,7 @@ def load_config(app_config: Mapping[str, object], overrides: Mapping[str, object
         breaker_storage=_breaker_storage(values, "GUARD_BREAKER_STORAGE"),
         redis_prefix=_prefix(values, "GUARD_REDIS_PREFIX"),
         http=_http_options(values),
+        request_timeout=_request_timeout(values, "GUARD_REQUEST_TIMEOUT"),
         sentry=SentrySettings(
             environment=_optional_text(values, "GUARD_SENTRY_ENVIRONMENT"),
             release=_optional_text(values, "GUARD_SENTRY_RELEASE"),
@@ -182,12 +188,15 @@ _HTTP_OPTIONS = {
     "GUARD_HTTP_TIMEOUT": "timeout",
     "GUARD_HTTP_POOL_MAXSIZE": "pool_maxsize",
     "GUARD_HTTP_MAX_RETRY_AFTER": "max_retry_after",
+    "GUARD_HTTP_TOTAL_TIMEOUT": "total_timeout",
+    "GUARD_HTTP_MAX_CONCURRENT": "max_concurrent",
+    "GUARD_HTTP_MAX_RESPONSE_BYTES": "max_response_bytes",
 }
 
 
-def _http_options(values: Mapping[str, object]) -> dict[str, object]:
-    """Return the ``GUARD_HTTP_*`` values as :func:`~flask_guard.robust_session` arguments."""
-    options = {}
+def _http_options(values: Mapping[str, object]) -> SessionSettings:
+    """Return the ``GUARD_HTTP_*`` values as the settings of ``guard.session``."""
+    options: dict[str, object] = {}
     for key, name in _HTTP_OPTIONS.items():
         value = values[key]
         if isinstance(value, list):  # JSON from the environment has no tuples
@@ -196,7 +205,16 @@ def _http_options(values: Mapping[str, object]) -> dict[str, object]:
         if not valid(value):
             raise _invalid(key, value, allowed)
         options[name] = value
-    return options
+    return SessionSettings(**options)  # type: ignore[arg-type]
+
+
+def _request_timeout(values: Mapping[str, object], key: str) -> float | None:
+    value = values[key]
+    if value is None:
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool) and 0 < value <= MAX_BUDGET:
+        return float(value)
+    raise _invalid(key, value, "seconds above 0 (at most a day), or None for no budget")
 
 
 def _optional_text(values: Mapping[str, object], key: str) -> str | None:

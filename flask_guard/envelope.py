@@ -14,8 +14,8 @@ from flask import current_app, has_app_context
 from werkzeug.exceptions import BadRequest, HTTPException, InternalServerError
 
 from .breaker_policy import CircuitOpenError
-from .errors import ApiError
-from .session import upstream_host
+from .errors import ApiError, BulkheadFullError, DeadlineExceeded
+from .session import ResponseTooLarge, upstream_host
 
 INTERNAL_ERROR_CODE = "INTERNAL_SERVER_ERROR"
 INTERNAL_ERROR_MESSAGE = (
@@ -26,6 +26,7 @@ CIRCUIT_OPEN_MESSAGE = "A service this request depends on is temporarily unavail
 UPSTREAM_UNAVAILABLE_MESSAGE = "A service this request depends on could not be reached."
 UPSTREAM_TIMEOUT_MESSAGE = "A service this request depends on did not answer in time."
 BAD_GATEWAY_MESSAGE = "A service this request depends on answered with an error."
+BULKHEAD_FULL_MESSAGE = "Too many requests are waiting on a service this request depends on."
 
 ENVELOPE_MIMETYPE = "application/json"
 PROBLEM_MIMETYPE = "application/problem+json"
@@ -64,6 +65,15 @@ def report_for(error: Exception) -> ErrorReport:
             headers=(("Retry-After", str(max(1, math.ceil(error.retry_after)))),),
             internal_details=names,
         )
+    if isinstance(error, BulkheadFullError):
+        return ErrorReport(
+            503,
+            "SERVICE_UNAVAILABLE",
+            BULKHEAD_FULL_MESSAGE,
+            headers=(("Retry-After", str(max(1, math.ceil(error.retry_after)))),),
+        )
+    if isinstance(error, DeadlineExceeded):
+        return ErrorReport(504, "UPSTREAM_TIMEOUT", UPSTREAM_TIMEOUT_MESSAGE)
     if isinstance(error, InternalServerError) and error.original_exception is not None:
         return INTERNAL_ERROR
     if isinstance(error, HTTPException) and error.code is not None:
@@ -86,6 +96,8 @@ def _report_for_upstream(error: requests.RequestException) -> ErrorReport:
         return ErrorReport(
             503, "UPSTREAM_UNAVAILABLE", UPSTREAM_UNAVAILABLE_MESSAGE, details, (), names
         )
+    if isinstance(error, requests.TooManyRedirects | ResponseTooLarge):
+        return ErrorReport(502, "BAD_GATEWAY", BAD_GATEWAY_MESSAGE, details, (), names)
     if (
         isinstance(error, requests.HTTPError)
         and response is not None

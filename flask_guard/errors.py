@@ -142,12 +142,15 @@ class ApiError(Exception):
 
 
 def is_client_error(error: BaseException) -> bool:
-    """Return whether ``error`` is the client's fault: an ApiError or HTTPException below 500.
+    """Return whether ``error`` is the client's fault: an ApiError or HTTPException below 500,
+    or a spent request budget (:class:`DeadlineExceeded`).
 
     Breakers do not count such errors and retries do not repeat them.
     """
     if isinstance(error, ApiError):
         return error.status < 500
+    if isinstance(error, DeadlineExceeded):
+        return True  # the request's budget ran out, through no fault of the dependency
     return isinstance(error, HTTPException) and error.code is not None and error.code < 500
 
 
@@ -156,3 +159,29 @@ def _retry_after(seconds: float | None) -> dict[str, str] | None:
     if seconds is None:
         return None
     return {"Retry-After": str(max(1, math.ceil(seconds)))}
+
+
+class DeadlineExceeded(TimeoutError):
+    """The time budget ran out before a call could start or finish.
+
+    Raised by :func:`~flask_guard.retry_with_backoff` and the guard's session when the
+    current request's budget is spent, and by a session call that reached its
+    ``total_timeout``. A view that lets it escape answers 504 ``UPSTREAM_TIMEOUT``.
+    """
+
+
+class BulkheadFullError(Exception):
+    """A bulkhead had ``max_concurrent`` calls in flight and turned this one away.
+
+    A view that lets it escape answers 503 ``SERVICE_UNAVAILABLE`` with ``Retry-After``.
+
+    :ivar name: the bulkhead's name.
+    :ivar max_concurrent: its limit.
+    :ivar retry_after: seconds a client should wait before trying again.
+    """
+
+    def __init__(self, name: str, max_concurrent: int, retry_after: float = 1.0) -> None:
+        super().__init__(f"bulkhead {name!r} is full ({max_concurrent} calls in flight)")
+        self.name = name
+        self.max_concurrent = max_concurrent
+        self.retry_after = retry_after

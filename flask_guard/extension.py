@@ -10,8 +10,10 @@ import requests
 from flask import Flask, current_app, has_app_context
 
 from .body import install_safe_json
+from .bulkhead import Bulkhead
 from .cli import guard_cli
 from .config import DEFAULTS, GuardConfigError, load_config, override_key
+from .deadline import install_request_budget
 from .environment import warn_unread_variables
 from .handlers import install_error_handler
 from .health import install_health
@@ -20,7 +22,7 @@ from .misuse import checked, watch
 from .registry import BreakerRegistry
 from .request_id import install_request_ids
 from .sentry import setup_sentry
-from .session import shared_session
+from .session import session_bulkheads, shared_session
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -54,6 +56,8 @@ class FlaskGuard:
         self._overrides = overrides
         #: The circuit breakers declared with :meth:`breaker`, by name.
         self.breakers = BreakerRegistry()
+        #: The bulkheads declared with :meth:`bulkhead`, by name.
+        self.bulkheads: dict[str, Bulkhead] = {}
         # The sessions of the apps served, for use outside an app context when there is one.
         self._sessions: list[requests.Session] = []
         if app is not None:
@@ -80,9 +84,10 @@ class FlaskGuard:
         except ValueError as error:
             raise GuardConfigError(str(error)) from None
         reporter = setup_sentry(app, config.sentry)
-        session = shared_session(**config.http, request_id_header=config.request_id_header)
+        session = shared_session(config.http, request_id_header=config.request_id_header)
         install_request_ids(app, config.request_id_header, config.trust_request_id)
         install_safe_json(app)
+        install_request_budget(app, config.request_timeout, config.trust_request_id)
         install_error_handler(app, config.error_format, reporter)
         if config.health_path is not None:
             install_health(
@@ -137,3 +142,37 @@ class FlaskGuard:
         """
         self.breakers.declare(name, options)
         return checked(self.breakers.decorator(name), f"@guard.breaker({name!r})")
+
+    def bulkhead(self, name: str, max_concurrent: int, max_wait: float | None = None) -> Bulkhead:
+        """Return bulkhead ``name``: at most ``max_concurrent`` calls in flight at once.
+
+        Use it as a decorator (views and plain functions, sync and async) or a context
+        manager (``with`` / ``async with``). Every use of the same name shares one bulkhead.
+        When it is full the next call is rejected at once (or after ``max_wait`` seconds):
+        in a view, a 503 ``SERVICE_UNAVAILABLE`` error with ``Retry-After``::
+
+            @app.get("/report")
+            @guard.bulkhead("reports-db", max_concurrent=4)
+            def report(): ...
+
+        :raises ValueError: if ``name`` was declared before with other options.
+        """
+        existing = self.bulkheads.get(name)
+        if existing is not None:
+            if existing.options() != {"max_concurrent": max_concurrent, "max_wait": max_wait}:
+                raise ValueError(
+                    f"bulkhead {name!r} was declared with {existing.options()}; "
+                    f"got max_concurrent={max_concurrent!r}, max_wait={max_wait!r}"
+                )
+            return existing
+        return self.bulkheads.setdefault(name, Bulkhead(name, max_concurrent, max_wait))
+
+    def all_bulkheads(self, app: Flask | None = None) -> list[Bulkhead]:
+        """Return the declared bulkheads and those of ``app``'s session (one per upstream
+        host, named ``http:<host>``), for health, metrics and the CLI."""
+        bulkheads = [self.bulkheads[name] for name in sorted(self.bulkheads)]
+        target = app if app is not None else (current_app if has_app_context() else None)
+        session = None if target is None else target.extensions.get("guard.session")
+        if session is not None:
+            bulkheads.extend(session_bulkheads(session))
+        return bulkheads

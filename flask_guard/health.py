@@ -10,6 +10,7 @@ from flask import Flask, Response, current_app, request
 
 from .breaker import CircuitBreaker
 from .breaker_policy import CircuitState
+from .bulkhead import Bulkhead, BulkheadStats
 from .errors import ApiError
 from .routes import add_guard_route
 
@@ -19,6 +20,7 @@ def health_report(
     storage: str,
     storage_healthy: bool,
     critical: Collection[str],
+    bulkheads: Collection[Bulkhead] = (),
 ) -> tuple[dict[str, object], int]:
     """Return the full health document and its status.
 
@@ -36,9 +38,22 @@ def health_report(
         "breakers": states,
         "storage": {"backend": storage, "healthy": storage_healthy},
     }
+    if bulkheads:
+        document["bulkheads"] = {
+            stats.name: _bulkhead_summary(stats)
+            for stats in (bulkhead.stats for bulkhead in bulkheads)
+        }
     if open_critical:
         document["critical_open"] = open_critical
     return document, 503 if open_critical else 200
+
+
+def _bulkhead_summary(stats: BulkheadStats) -> dict[str, object]:
+    return {
+        "in_flight": stats.in_flight,
+        "max_concurrent": stats.max_concurrent,
+        "rejections": stats.rejections,
+    }
 
 
 def _summary(breaker: CircuitBreaker) -> dict[str, object]:
@@ -87,6 +102,7 @@ def install_health(
             registry.storage_name,
             registry.storage_healthy(),
             critical,
+            guard.all_bulkheads(),
         )
         if not bears_token(token):
             document = {"status": document["status"]}

@@ -76,6 +76,30 @@ class _LostEventsCollector(Collector):
         yield lost
 
 
+class _BulkheadCollector(Collector):
+    """Read every guarded app's bulkheads at scrape time."""
+
+    def __init__(self) -> None:
+        self.apps: weakref.WeakValueDictionary[int, Flask] = weakref.WeakValueDictionary()
+
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        in_flight = GaugeMetricFamily(
+            "flask_guard_bulkhead_in_flight", "Calls in flight in a bulkhead.", labels=["bulkhead"]
+        )
+        rejections = CounterMetricFamily(
+            "flask_guard_bulkhead_rejections", "Calls a bulkhead rejected.", labels=["bulkhead"]
+        )
+        seen: set[str] = set()
+        for app in list(self.apps.values()):
+            for bulkhead in app.extensions["guard"].all_bulkheads(app):
+                stats = bulkhead.stats
+                if stats.name not in seen:
+                    seen.add(stats.name)
+                    in_flight.add_metric([stats.name], stats.in_flight)
+                    rejections.add_metric([stats.name], stats.rejections)
+        yield from (in_flight, rejections)
+
+
 class _Metrics:
     """The process's metrics, created once: Prometheus refuses a name registered twice."""
 
@@ -83,6 +107,8 @@ class _Metrics:
         self.breakers = _BreakerCollector()
         REGISTRY.register(self.breakers)
         REGISTRY.register(_LostEventsCollector())
+        self.bulkheads = _BulkheadCollector()
+        REGISTRY.register(self.bulkheads)
         self.errors = Counter(
             "flask_guard_error_responses",
             "Error responses by envelope code and HTTP status.",
@@ -115,6 +141,7 @@ def install_metrics(
         if _metrics is None:
             _metrics = _Metrics()
         _metrics.breakers.registries[id(registry)] = registry
+        _metrics.bulkheads.apps[id(app)] = app
 
     def metrics() -> Response:
         require_token(token)

@@ -14,7 +14,8 @@ from typing import Any, ParamSpec, TypeVar
 from .backoff import JITTERS, Jitter, backoff_delay, retry_after_hint
 from .breaker_policy import CircuitOpenError, ExceptionClasses
 from .budget import DEFAULT_BUDGET, RetryBudget
-from .errors import is_client_error
+from .deadline import check_time_left
+from .errors import BulkheadFullError, DeadlineExceeded, is_client_error
 from .signals import retry_attempted, retry_exhausted, send_safely
 
 P = ParamSpec("P")
@@ -65,12 +66,25 @@ class RetryPolicy:
 class _Attempts:
     """The attempts of one call: decides whether and how long to wait before the next."""
 
-    __slots__ = ("_deadline", "_func", "_policy", "_previous", "attempt")
+    __slots__ = (
+        "_budget_end",
+        "_deadline",
+        "_func",
+        "_policy",
+        "_previous",
+        "_started",
+        "attempt",
+    )
 
     def __init__(self, policy: RetryPolicy, func: Callable[..., Any]) -> None:
+        left = check_time_left(f"calling {getattr(func, '__qualname__', func)!r}")
         self._policy = policy
         self._func = func
-        self._deadline = None if policy.max_time is None else policy.clock() + policy.max_time
+        now = policy.clock()
+        self._started = now
+        self._deadline = None if policy.max_time is None else now + policy.max_time
+        # The request's budget, on the policy's clock.
+        self._budget_end = None if left is None else now + left
         self._previous = policy.base_delay
         self.attempt = 1
         if policy.budget is not None:
@@ -80,7 +94,7 @@ class _Attempts:
         """Return the wait before retrying after ``error``, or None to re-raise it."""
         retryable = (
             isinstance(error, self._policy.retry_on)
-            and not isinstance(error, CircuitOpenError)
+            and not isinstance(error, CircuitOpenError | BulkheadFullError | DeadlineExceeded)
             and not is_client_error(error)
         )
         return self.next_delay(error) if retryable else None
@@ -106,8 +120,13 @@ class _Attempts:
             )
         else:
             delay = min(hint, policy.max_delay)
-        if self._deadline is not None and policy.clock() + delay > self._deadline:
+        now = policy.clock()
+        if self._deadline is not None and now + delay > self._deadline:
             self._give_up(error, f"waiting would pass max_time={policy.max_time}s")
+            return None
+        # Another attempt is expected to take as long as the last one did.
+        if self._budget_end is not None and now + delay + (now - self._started) > self._budget_end:
+            self._give_up(error, "another attempt could not finish within the request's budget")
             return None
         if policy.budget is not None and not policy.budget.try_withdraw():
             self._give_up(error, "the retry budget is empty (too many retries lately)")
@@ -117,6 +136,7 @@ class _Attempts:
         )
         self.attempt += 1
         self._previous = delay
+        self._started = now + delay
         return delay
 
     def _give_up(self, error: BaseException | None, reason: str) -> None:
@@ -152,8 +172,13 @@ def retry_with_backoff(
     :param base_delay: the ceiling of the first wait, doubling after each attempt.
     :param max_delay: the most any single wait may be.
     :param max_time: a deadline in seconds over all attempts: no wait runs past it.
-    :param retry_on: exception classes worth another attempt. :class:`CircuitOpenError` is
-        never retried.
+        Inside a request with a budget (see :func:`~flask_guard.time_left`), no retry starts
+        that could not finish within it (an attempt is expected to last as long as the one
+        before), and a call made once the budget is spent raises
+        :class:`~flask_guard.DeadlineExceeded` without running.
+    :param retry_on: exception classes worth another attempt. :class:`CircuitOpenError`,
+        :class:`~flask_guard.BulkheadFullError` and :class:`~flask_guard.DeadlineExceeded`
+        are never retried.
     :param retry_if_result: ``retry_if_result(result)`` true asks for another attempt; when
         attempts run out the last result is returned.
     :param jitter: ``"full"``, ``"equal"``, ``"decorrelated"`` or None (see

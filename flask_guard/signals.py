@@ -29,6 +29,8 @@ breaker_storage_degraded = _signals.signal("breaker-storage-degraded")
 retry_attempted = _signals.signal("retry-attempted")
 #: Sent by the retried function on giving up; kwargs: attempts, exception (or None).
 retry_exhausted = _signals.signal("retry-exhausted")
+#: Sent by a bulkhead when it turns a call away because it is full; no kwargs.
+bulkhead_rejected = _signals.signal("bulkhead-rejected")
 
 
 def send_safely(signal: NamedSignal, sender: object, **kwargs: object) -> None:

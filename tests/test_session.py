@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import pytest
@@ -15,11 +16,14 @@ from flask_guard import (
     CircuitOpenError,
     FlaskGuard,
     GuardConfigError,
+    ResponseTooLarge,
+    RetryBudget,
     robust_session,
 )
-from flask_guard.session import GuardedAdapter
+from flask_guard.session import GuardedAdapter, SessionSettings
+from flask_guard.transport import MAX_HOSTS, POOL_CLASSES
 
-from .conftest import make_app
+from .conftest import make_app, serving
 
 
 def test_503_with_retry_after_is_retried_after_waiting(httpserver: HTTPServer) -> None:
@@ -226,3 +230,132 @@ def test_guard_session_needs_an_app() -> None:
     guard.init_app(Flask("second"))
     with pytest.raises(RuntimeError, match="several apps"):
         guard.session  # noqa: B018
+
+
+def test_a_cross_host_redirect_drops_every_secret_looking_header(
+    httpserver: HTTPServer,
+) -> None:
+    seen: list[dict[str, str]] = []
+
+    def record(request: Request) -> Response:
+        seen.append(dict(request.headers))
+        return Response("landed")
+
+    secrets = {
+        "X-Api-Key": "k-1",
+        "Authorization": "Bearer t-2",
+        "Cookie": "sid=s-3",
+        "X-Auth-Token": "t-4",
+        "X-Client-Secret": "s-5",
+        "X-Csrf-Token": "c-6",
+        "X-Session-Id": "s-7",
+        "X-Signature": "g-8",
+        "X-Jwt": "j-9",
+        "X-Credential": "c-10",
+    }
+    with serving(Request.application(record)) as other_host:
+        httpserver.expect_request("/start").respond_with_data(
+            "", status=302, headers={"Location": f"{other_host}/landing"}
+        )
+        session = robust_session()
+        response = session.get(
+            httpserver.url_for("/start"), headers={**secrets, "X-Tenant": "acme"}
+        )
+    assert response.text == "landed"
+    (landed,) = seen
+    assert landed["X-Tenant"] == "acme"
+    leaked = {name for name in secrets if name in landed}
+    assert leaked == set()
+
+
+def test_a_same_host_redirect_keeps_the_api_key(httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/start").respond_with_data(
+        "", status=302, headers={"Location": "/landing"}
+    )
+    keys: list[str | None] = []
+
+    def record(request: Request) -> Response:
+        keys.append(request.headers.get("X-Api-Key"))
+        return Response("landed")
+
+    httpserver.expect_request("/landing").respond_with_handler(record)
+    robust_session().get(httpserver.url_for("/start"), headers={"X-Api-Key": "k-1"})
+    assert keys == ["k-1"]
+
+
+def test_per_host_breakers_are_bounded_least_recently_used_first(httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/ok").respond_with_data("ok")
+    session = robust_session(retries=0, breaker="per-host")
+    url = httpserver.url_for("/ok")
+    assert session.get(url).text == "ok"
+    adapter = session.get_adapter(url)
+    assert isinstance(adapter, GuardedAdapter)
+    for index in range(5000):
+        adapter.breakers.get_or_make(f"host-{index}.example:443")
+        if index % 500 == 0:
+            assert session.get(url).text == "ok"  # used often: stays
+    assert len(adapter.breakers) == MAX_HOSTS
+    assert f"{httpserver.host}:{httpserver.port}" in adapter.breakers
+    assert "host-4999.example:443" in adapter.breakers
+    assert "host-0.example:443" not in adapter.breakers
+
+
+def test_session_retries_draw_from_the_retry_budget(httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/busy").respond_with_data("busy", status=503)
+    budget = RetryBudget(ratio=0.01, min_retries_per_second=0, max_tokens=2)
+    session = robust_session(retries=3, backoff_factor=0, retry_budget=budget)
+    for _ in range(5):
+        assert session.get(httpserver.url_for("/busy")).status_code == 503
+    # 5 first attempts and the 2 retries the budget held; 20 hits without a budget.
+    assert len(httpserver.log) == 7
+
+
+def test_without_a_budget_every_retry_is_made(httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/busy").respond_with_data("busy", status=503)
+    session = robust_session(retries=3, backoff_factor=0, retry_budget=None)
+    for _ in range(5):
+        session.get(httpserver.url_for("/busy"))
+    assert len(httpserver.log) == 20
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+def test_a_body_over_max_response_bytes_is_refused(httpserver: HTTPServer, chunked: bool) -> None:
+    def big(request: Request) -> Response:
+        body = (b"x" * 1000 for _ in range(3)) if chunked else b"x" * 3000
+        return Response(body)
+
+    httpserver.expect_request("/big").respond_with_handler(big)
+    httpserver.expect_request("/small").respond_with_data("x" * 1000)
+    session = robust_session(max_response_bytes=2000)
+    with pytest.raises(ResponseTooLarge, match="max_response_bytes=2000"):
+        session.get(httpserver.url_for("/big"))
+    assert session.get(httpserver.url_for("/small")).text == "x" * 1000
+
+
+def test_guard_session_settings_are_a_frozen_object() -> None:
+    app, _ = guarded(GUARD_HTTP_TOTAL_TIMEOUT=5, GUARD_HTTP_MAX_CONCURRENT=4)
+    settings = app.extensions["guard.config"].http
+    assert isinstance(settings, SessionSettings)
+    assert (settings.total_timeout, settings.max_concurrent) == (5, 4)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        settings.retries = 9  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"total_timeout": 0}, "total_timeout must be seconds above 0, got 0"),
+        ({"max_concurrent": 0}, "max_concurrent must be a whole number of at least 1, or None"),
+        ({"max_response_bytes": -1}, "max_response_bytes must be a whole number of at least 1"),
+    ],
+)
+def test_invalid_budget_options_are_explained(options: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        robust_session(**options)  # type: ignore[arg-type]
+
+
+def test_pools_behind_an_http_proxy_obey_the_deadline_too() -> None:
+    adapter = robust_session().get_adapter("http://example.test")
+    assert isinstance(adapter, GuardedAdapter)
+    manager = adapter.proxy_manager_for("http://127.0.0.1:3128")
+    assert manager.pool_classes_by_scheme == POOL_CLASSES

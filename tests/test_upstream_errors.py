@@ -59,3 +59,24 @@ def test_upstream_4xx_raised_for_status_is_our_500(app: Flask, httpserver: HTTPS
     httpserver.expect_request("/secret/path").respond_with_data("gone", status=410)
     error = call_upstream(app, httpserver.url_for("/").rstrip("/"))
     assert (error["status"], error["code"]) == (500, "INTERNAL_SERVER_ERROR")
+
+
+def test_a_redirect_loop_upstream_is_a_502(app: Flask, httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/secret/path").respond_with_data(
+        "", status=302, headers={"Location": "/secret/path?token=abc123"}
+    )
+    error = call_upstream(app, httpserver.url_for("/").rstrip("/"))
+    assert (error["status"], error["code"]) == (502, "BAD_GATEWAY")
+
+
+def test_a_body_over_the_limit_is_a_502(httpserver: HTTPServer) -> None:
+    app = make_app(GUARD_HTTP_MAX_RESPONSE_BYTES=10)
+    guard = FlaskGuard(app)
+
+    @app.get("/proxy")
+    def proxy() -> str:
+        return guard.session.get(httpserver.url_for("/huge")).text
+
+    httpserver.expect_request("/huge").respond_with_data("x" * 100)
+    error = error_of(app.test_client().get("/proxy"))
+    assert (error["status"], error["code"]) == (502, "BAD_GATEWAY")
