@@ -18,6 +18,7 @@ from types import TracebackType
 from typing import Any, ParamSpec, TypeVar
 
 from .errors import BulkheadFullError
+from .misuse import refuse_views
 from .signals import bulkhead_rejected, send_safely
 
 P = ParamSpec("P")
@@ -186,6 +187,7 @@ class Bulkhead:
 
     def __call__(self, func: Callable[P, R]) -> Callable[P, R]:
         """Run ``func`` (sync or async) inside the bulkhead."""
+        refuse_views(func, f"@guard.bulkhead({self.name!r})")
         if inspect.iscoroutinefunction(func):
             return _guard_async(self, func)  # type: ignore[return-value]
 

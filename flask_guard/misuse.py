@@ -46,15 +46,20 @@ def checked(decorator: Callable[[F], F], label: str) -> Callable[[F], F]:
     """
 
     def decorate(func: F) -> F:
-        for app in list(_apps):
-            for endpoint, view in app.view_functions.items():
-                if view is func:
-                    raise _misplaced(label, endpoint)
-        with contextlib.suppress(TypeError):  # a callable without weak references
-            _wrapped[func] = label
+        refuse_views(func, label)
         return decorator(func)
 
     return decorate
+
+
+def refuse_views(func: Callable[..., Any], label: str) -> None:
+    """Raise if ``func`` is already a view; remember it so that it never becomes one."""
+    for app in list(_apps):
+        for endpoint, view in app.view_functions.items():
+            if view is func:
+                raise _misplaced(label, endpoint)
+    with contextlib.suppress(TypeError):  # a callable without weak references
+        _wrapped[func] = label
 
 
 def watch(app: Flask) -> None:

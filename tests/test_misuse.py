@@ -126,3 +126,28 @@ def test_a_function_routed_correctly_in_one_app_is_not_refused_in_another() -> N
     first.add_url_rule("/pay", view_func=guarded)
     second.add_url_rule("/pay", view_func=guarded)
     assert second.test_client().get("/pay").get_data(as_text=True) == "paid"
+
+
+def test_bulkhead_above_an_app_route_is_refused_naming_the_fix() -> None:
+    app = make_app()
+    guard = FlaskGuard(app)
+    with pytest.raises(TypeError, match=r"put @guard.bulkhead below the route decorator"):
+
+        @guard.bulkhead("reports", max_concurrent=2)
+        @app.get("/report")
+        def report() -> str:
+            return "ok"
+
+
+def test_bulkhead_above_a_blueprint_route_is_refused_when_the_blueprint_registers() -> None:
+    app = make_app()
+    guard = FlaskGuard(app)
+    blueprint = Blueprint("reports", __name__)
+
+    @guard.bulkhead("reports", max_concurrent=2)
+    @blueprint.get("/report")
+    def report() -> str:
+        return "ok"
+
+    with pytest.raises(TypeError, match=r"put @guard.bulkhead below the route decorator"):
+        app.register_blueprint(blueprint)
