@@ -203,10 +203,11 @@ class CircuitBreaker:
 
         :raises CircuitOpenError: when the breaker rejects the call (unless ``fallback``).
         """
-        closed = self._machine.fast
+        machine = self._machine
+        closed = machine.fast
         if closed is None:
             now = self._clock()
-            permit = self._reject(now) if now < self._machine.reject_until else self._admit(now)
+            permit = self._reject(now) if now < machine.reject_until else self._admit(now)
             if permit.__class__ is CircuitOpenError:
                 if self._fallback is None:
                     raise permit
@@ -226,12 +227,11 @@ class CircuitBreaker:
     def _guard_sync(self, func: Callable[P, R]) -> Callable[P, R]:
         @functools.wraps(func)
         def guarded(*args: P.args, **kwargs: P.kwargs) -> R:
-            closed = self._machine.fast
+            machine = self._machine
+            closed = machine.fast
             if closed is None:
                 now = self._clock()
-                permit = (
-                    self._reject(now) if now < self._machine.reject_until else self._admit(now)
-                )
+                permit = self._reject(now) if now < machine.reject_until else self._admit(now)
                 if permit.__class__ is CircuitOpenError:
                     if self._fallback is None:
                         raise permit
@@ -314,12 +314,14 @@ class CircuitBreaker:
             if counted and self._fallback is not None:
                 return cast(R, self._fallback(error))
             raise
-        except BaseException:
+        except BaseException as interruption:
             remote = self._on_interrupt(admitted)
             if remote is not _settled:
-                # Cancelled: hand the permit back without waiting (another await could be
-                # cancelled again) but without blocking the loop either.
-                asyncio.get_running_loop().run_in_executor(None, remote)
+                if isinstance(interruption, asyncio.CancelledError):
+                    # Shielded: a second cancellation cannot keep the permit from coming back.
+                    await asyncio.shield(asyncio.to_thread(remote))
+                else:
+                    remote()  # the program is stopping: there is no loop left to spare
             raise
         if admitted is not self._machine.fast or admitted.failures:
             remote = self._on_success(admitted, self._clock() - start)
@@ -361,7 +363,10 @@ class CircuitBreaker:
         self._rejections = next(self._rejection_count)
         if breaker_call_rejected.receivers:
             send_safely(breaker_call_rejected, self)
-        return CircuitOpenError(self._name, self._machine.retry_after(now))
+        # BreakerMachine.retry_after() inlined: this runs for every call of a storm.
+        remaining, longest = self._machine.reject_until - now, self._recovery_timeout
+        retry_after = longest if remaining > longest else remaining if remaining > 0.0 else 0.0
+        return CircuitOpenError(self._name, retry_after)
 
     def _on_success(self, permit: Permit, duration: float) -> Remote:
         return self._store.succeed(permit, self._clock(), duration) or _settled

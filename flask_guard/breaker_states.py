@@ -117,8 +117,10 @@ class BreakerMachine:
         state = self.state
         if state.__class__ is HalfOpen or state.__class__ is Closed:
             return 0.0
-        remaining = self.reject_until - now
         longest = self.policy.recovery_timeout
+        if state.__class__ is ForcedOpen:
+            return longest
+        remaining = self.reject_until - now
         return longest if remaining > longest else remaining if remaining > 0.0 else 0.0
 
     def failures(self) -> int:

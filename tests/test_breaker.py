@@ -471,3 +471,82 @@ def test_cancelled_async_trial_gives_its_permit_back(clock: FakeClock) -> None:
 
     assert asyncio.run(scenario()) == "ok"
     assert breaker.state is CLOSED
+
+
+def test_a_hung_trial_frees_its_permit_when_its_lease_expires(
+    breaker: CircuitBreaker, clock: FakeClock
+) -> None:
+    fail_times(breaker, 3)
+    clock.advance(10)
+
+    def hang_until_a_second_trial_ran() -> str:
+        with pytest.raises(CircuitOpenError):
+            breaker.call(ok)  # the lease is live: the only permit is taken
+        clock.advance(11)  # the lease expires (it lasts recovery_timeout)
+        assert breaker.call(lambda: "second trial") == "second trial"
+        return "late"
+
+    assert breaker.call(hang_until_a_second_trial_ran) == "late"
+    assert breaker.state is CLOSED
+
+
+def test_a_trial_slower_than_its_lease_still_reports_its_failure(
+    breaker: CircuitBreaker, clock: FakeClock
+) -> None:
+    fail_times(breaker, 3)
+    clock.advance(10)
+
+    def slow_failure() -> None:
+        clock.advance(15)
+        raise UpstreamDown("still down")
+
+    with pytest.raises(UpstreamDown):
+        breaker.call(slow_failure)
+    assert breaker.stats.state is OPEN
+
+
+def test_client_errors_are_neither_failures_nor_successes(clock: FakeClock) -> None:
+    breaker = CircuitBreaker("b", failure_threshold=2, clock=clock)
+    fail_times(breaker, 1)
+    fail_times(breaker, 1, ApiError.not_found("Order"))
+    fail_times(breaker, 1, NotFound())
+    assert breaker.stats.failures == 1  # not reset either
+    fail_times(breaker, 1)
+    assert breaker.state is OPEN
+    assert breaker.stats.total_failures == 2
+
+
+def test_a_client_error_in_a_trial_gives_the_permit_back(clock: FakeClock) -> None:
+    breaker = CircuitBreaker("b", failure_threshold=1, clock=clock)
+    fail_times(breaker, 1)
+    clock.advance(30)
+    fail_times(breaker, 1, ApiError.bad_request())
+    assert breaker.state is HALF_OPEN
+    assert breaker.call(ok) == "ok"
+    assert breaker.state is CLOSED
+
+
+def test_client_errors_never_open_a_window_breaker(clock: FakeClock) -> None:
+    breaker = CircuitBreaker("b", window_size=2, failure_rate_threshold=0.5, clock=clock)
+    fail_times(breaker, 5, ApiError.validation_error())
+    assert breaker.state is CLOSED
+    assert breaker.stats.window_calls == 0
+
+
+def test_stats_say_whether_an_operator_forced_the_breaker(breaker: CircuitBreaker) -> None:
+    assert not breaker.stats.forced
+    breaker.force_open()
+    assert breaker.stats.forced
+    assert breaker.stats.retry_after == 10
+    breaker.force_close()
+    assert not breaker.stats.forced
+    assert (breaker.stats.fleet_failures, breaker.stats.fleet_rejections) == (None, None)
+
+
+def test_exceptions_and_validators_have_one_home() -> None:
+    from flask_guard import GuardConfigError, errors
+    from flask_guard.breaker_policy import CircuitOpenError as FromPolicy
+    from flask_guard.config import GuardConfigError as FromConfig
+
+    assert CircuitOpenError is errors.CircuitOpenError is FromPolicy
+    assert GuardConfigError is errors.GuardConfigError is FromConfig

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import os
 import threading
 import time
@@ -264,8 +265,15 @@ class RedisStore:
             else:
                 self._locally(lambda: machine.on_failure(trial, now, 0.0))
             return None
-        extra = (trial.lease, outcome, self.policy.success_threshold)
-        return functools.partial(self._remote, "finish", cause, _unchanged, *extra)
+        return functools.partial(self._finish_remotely, trial.lease, outcome, cause)
+
+    def _finish_remotely(self, lease: str, outcome: str, cause: str) -> None:
+        # Whether Redis took it or not (then the lease expires there), this process stops
+        # rejecting locally for want of a lease.
+        self._remote("finish", cause, _no_change, lease, outcome, self.policy.success_threshold)
+        with self._lock:
+            if isinstance(self.machine.state, HalfOpen):
+                self.machine.reject_until = -math.inf
 
     def _step(
         self, script: str, cause: str, change: Callable[[], Transition | None], *extra: str | int
@@ -327,7 +335,9 @@ class RedisStore:
             return None  # older news than what this process knows
         self._epoch, self._version = shared.epoch, shared.version
         self._fleet = FleetCounts(shared.fleet_failures, shared.fleet_rejections)
-        mine = shared.maker == self._runner.origin and shared.reason
+        # An opening long due is taken as half-open: that move is this process's own view.
+        due = shared.state is CircuitState.OPEN and not shared.forced and not shared.retry_after
+        mine = shared.maker == self._runner.origin and shared.reason and not due
         return self.machine.adopt(
             shared.state,
             shared.forced,
@@ -338,5 +348,5 @@ class RedisStore:
         )
 
 
-def _unchanged() -> None:
-    """A trial's outcome that cannot reach Redis is dropped: its lease expires there."""
+def _no_change() -> None:
+    """A trial whose outcome Redis did not take changes nothing locally."""
