@@ -251,8 +251,8 @@ class BreakerMachine:
     ) -> Transition | None:
         """Take a state learned from a shared storage as this breaker's own.
 
-        An open state whose recovery timeout has passed is taken as half-open: trials are
-        what comes next, not a fresh opening.
+        An open state whose recovery timeout has passed is taken as half-open unless this
+        breaker is open already: trials are what comes next, not a fresh opening.
         """
         state = self.state
         until = now + retry_after
@@ -262,11 +262,11 @@ class BreakerMachine:
                 return None
             opened_at = state.opened_at if isinstance(state, Open) else now
             return self._enter(ForcedOpen(opened_at, until), reason)
+        if public is OPEN and isinstance(state, Open):
+            state.until = until
+            self.reject_until = until
+            return None
         if public is OPEN and retry_after > 0:
-            if isinstance(state, Open):
-                state.until = until
-                self.reject_until = until
-                return None
             opened_at = now - (self.policy.recovery_timeout - retry_after)
             return self._enter(Open(opened_at, until), reason)
         if public is CLOSED:

@@ -255,7 +255,9 @@ def test_the_event_loop_never_stalls_while_failures_go_to_a_paused_redis(
     assert max(lags) < 0.05, f"the loop stalled for {max(lags) * 1000:.0f} ms"
 
 
-def test_stats_carry_the_fleets_counts(redis_url: str, redis_prefix: str) -> None:
+def test_stats_carry_the_fleets_counts(
+    redis_url: str, redis_prefix: str, reports: Reports
+) -> None:
     first, second = (
         CircuitBreaker(
             "payments", failure_threshold=3, storage=RedisStorage.from_url(redis_url, redis_prefix)
@@ -265,6 +267,7 @@ def test_stats_carry_the_fleets_counts(redis_url: str, redis_prefix: str) -> Non
     for breaker in (first, second, first):
         with pytest.raises(ConnectionError):
             breaker.call(fail)
+    reports.wait_until(2, OPEN)  # both processes know
     for _ in range(4):
         with pytest.raises(CircuitOpenError):
             second.call(fail)
