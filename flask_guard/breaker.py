@@ -178,7 +178,8 @@ class CircuitBreaker:
         closed = machine.fast
         if closed is None:
             now = self._clock()
-            permit = self._reject(now) if now < machine.reject_until else self._admit(now)
+            wait = machine.reject_until - now
+            permit = self._reject(wait) if wait > 0.0 else self._admit(now)
             if permit.__class__ is CircuitOpenError:
                 if self._fallback is None:
                     raise permit
@@ -202,7 +203,8 @@ class CircuitBreaker:
             closed = machine.fast
             if closed is None:
                 now = self._clock()
-                permit = self._reject(now) if now < machine.reject_until else self._admit(now)
+                wait = machine.reject_until - now
+                permit = self._reject(wait) if wait > 0.0 else self._admit(now)
                 if permit.__class__ is CircuitOpenError:
                     if self._fallback is None:
                         raise permit
@@ -267,7 +269,8 @@ class CircuitBreaker:
         permit: Admission | RemoteAdmission | None = self._machine.fast
         if permit is None:
             now = self._clock()
-            permit = self._reject(now) if now < self._machine.reject_until else self._admit(now)
+            wait = self._machine.reject_until - now
+            permit = self._reject(wait) if wait > 0.0 else self._admit(now)
             if callable(permit):
                 permit = self._admitted(await asyncio.to_thread(permit), now)
             if permit.__class__ is CircuitOpenError:
@@ -328,16 +331,18 @@ class CircuitBreaker:
         return self._admitted(admitted, now)
 
     def _admitted(self, permit: Permit | None, now: float) -> Admission:
-        return self._reject(now) if permit is None else permit
+        return self._reject(self._machine.reject_until - now) if permit is None else permit
 
-    def _reject(self, now: float) -> CircuitOpenError:
+    def _reject(self, wait: float) -> CircuitOpenError:
+        """Count a rejection; return its error, retrying after ``wait`` seconds (clamped)."""
         self._rejections = next(self._rejection_count)
         if breaker_call_rejected.receivers:
             send_safely(breaker_call_rejected, self)
         # BreakerMachine.retry_after() inlined: this runs for every call of a storm.
-        remaining, longest = self._machine.reject_until - now, self._recovery_timeout
-        retry_after = longest if remaining > longest else remaining if remaining > 0.0 else 0.0
-        return CircuitOpenError(self._name, retry_after)
+        longest = self._recovery_timeout
+        return CircuitOpenError(
+            self._name, longest if wait > longest else wait if wait > 0.0 else 0.0
+        )
 
     def _on_success(self, permit: Permit, duration: float) -> Remote:
         return self._store.succeed(permit, self._clock(), duration) or _settled
