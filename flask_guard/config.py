@@ -14,10 +14,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
+from . import errors, validators
 from .breaker_policy import policy_from
-from .errors import GuardConfigError as GuardConfigError
 from .session import SESSION_OPTION_RULES
-from .validators import flag, invalid, rate
 
 ErrorFormat = Literal["envelope", "problem"]
 
@@ -47,6 +46,8 @@ DEFAULTS: dict[str, object] = {
 }
 
 _HEADER_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+
+GuardConfigError = errors.GuardConfigError
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +127,7 @@ def _reject_unknown_keys(app_config: Mapping[str, object]) -> None:
 
 
 def _invalid(key: str, value: object, allowed: str) -> GuardConfigError:
-    return invalid(key, value, allowed, GuardConfigError)  # type: ignore[return-value]
+    return validators.invalid(key, value, allowed, GuardConfigError)
 
 
 def _error_format(values: Mapping[str, object], key: str) -> ErrorFormat:
@@ -144,7 +145,7 @@ def _header_name(values: Mapping[str, object], key: str) -> str:
 
 
 def _bool(values: Mapping[str, object], key: str) -> bool:
-    return flag(key, values[key], GuardConfigError)
+    return validators.flag(key, values[key], GuardConfigError)
 
 
 def _breaker_defaults(values: Mapping[str, object], key: str) -> dict[str, object]:
@@ -193,7 +194,7 @@ def _optional_text(values: Mapping[str, object], key: str) -> str | None:
 
 
 def _rate(values: Mapping[str, object], key: str) -> float:
-    return rate(key, values[key], GuardConfigError)
+    return validators.rate(key, values[key], GuardConfigError)
 
 
 def _optional_rate(values: Mapping[str, object], key: str) -> float | None:

@@ -9,13 +9,13 @@ whole number of at least 1, got 0"``. ``True`` and ``False`` are never numbers h
 from __future__ import annotations
 
 import math
+from typing import TypeVar
 
 ExceptionClasses = tuple[type[BaseException], ...]
+E = TypeVar("E", bound=ValueError)
 
 
-def invalid(
-    name: str, value: object, allowed: str, error: type[ValueError] = ValueError
-) -> ValueError:
+def invalid(name: str, value: object, allowed: str, error: type[E]) -> E:
     """Return the error saying that ``name`` must be ``allowed``, not ``value``."""
     return error(f"{name} must be {allowed}, got {value!r}")
 
