@@ -179,12 +179,12 @@ class CircuitBreaker:
         if closed is None:
             now = self._clock()
             wait = machine.reject_until - now
-            permit = self._reject(wait) if wait > 0.0 else self._admit(now)
-            if permit.__class__ is CircuitOpenError:
+            if wait > 0.0:
+                rejection = self._reject(wait)
                 if self._fallback is None:
-                    raise permit
-                return cast(R, self._fallback(permit))
-            return self._run(permit, func, args, kwargs)  # type: ignore[arg-type]
+                    raise rejection
+                return cast(R, self._fallback(rejection))
+            return self._run(self._admit(now), func, args, kwargs)
         start = self._clock()
         try:
             result = func(*args, **kwargs)
@@ -204,12 +204,12 @@ class CircuitBreaker:
             if closed is None:
                 now = self._clock()
                 wait = machine.reject_until - now
-                permit = self._reject(wait) if wait > 0.0 else self._admit(now)
-                if permit.__class__ is CircuitOpenError:
+                if wait > 0.0:
+                    rejection = self._reject(wait)
                     if self._fallback is None:
-                        raise permit
-                    return cast(R, self._fallback(permit))
-                return self._run(permit, func, args, kwargs)  # type: ignore[arg-type]
+                        raise rejection
+                    return cast(R, self._fallback(rejection))
+                return self._run(self._admit(now), func, args, kwargs)
             start = self._clock()
             try:
                 result = func(*args, **kwargs)
@@ -225,30 +225,30 @@ class CircuitBreaker:
 
     def _run(
         self,
-        permit: Permit | RemoteAdmission,
+        admission: Admission | RemoteAdmission,
         func: Callable[..., R],
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
     ) -> R:
-        """Run a call admitted off the fast path (or whose admission is still remote)."""
-        if callable(permit):
-            admitted = self._admitted(permit(), self._clock())
-            if admitted.__class__ is CircuitOpenError:
-                if self._fallback is None:
-                    raise admitted
-                return cast(R, self._fallback(admitted))
-            permit = admitted  # type: ignore[assignment]
+        """Run a call off the fast path, once its admission (maybe remote) is decided."""
+        if callable(admission):
+            admission = self._admitted(admission(), self._clock())
+        if admission.__class__ is CircuitOpenError:
+            if self._fallback is None:
+                raise admission
+            return cast(R, self._fallback(admission))
+        permit = cast(Permit, admission)
         start = self._clock()
         try:
             result = func(*args, **kwargs)
         except Exception as error:
-            if self._failed(permit, error, start):  # type: ignore[arg-type]
+            if self._failed(permit, error, start):
                 return cast(R, self._fallback(error))  # type: ignore[misc]
             raise
         except BaseException:
-            self._on_interrupt(permit)()  # type: ignore[arg-type]
+            self._on_interrupt(permit)()
             raise
-        self._on_success(permit, self._clock() - start)()  # type: ignore[arg-type]
+        self._on_success(permit, self._clock() - start)()
         return result
 
     def _failed(self, permit: Permit, error: Exception, start: float) -> bool:
