@@ -256,6 +256,8 @@ class BreakerMachine:
         """
         state = self.state
         until = now + retry_after
+        if self.counts.window is None:
+            self.counts.failures = failures  # what the fleet counted, open or not
         if public is OPEN and forced:
             if isinstance(state, ForcedOpen):
                 state.until = until
@@ -271,8 +273,6 @@ class BreakerMachine:
             return self._enter(Open(opened_at, until), reason)
         if public is CLOSED:
             if isinstance(state, Closed):
-                if state.window is None:
-                    state.failures = failures
                 return None
             return self._enter(Closed(self.policy.window_size, failures), reason)
         if isinstance(state, HalfOpen):

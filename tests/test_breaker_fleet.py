@@ -278,3 +278,20 @@ def test_stats_carry_the_fleets_counts(
     assert (first.stats.fleet_failures, first.stats.fleet_rejections) == (3, 4)
     first.reset()
     assert (first.stats.fleet_failures, first.stats.fleet_rejections) == (0, 0)
+
+
+def test_a_process_that_only_reads_sees_the_fleets_failures(
+    redis_url: str, redis_prefix: str
+) -> None:
+    opener = CircuitBreaker(
+        "payments", failure_threshold=2, storage=RedisStorage.from_url(redis_url, redis_prefix)
+    )
+    for _ in range(2):
+        with pytest.raises(ConnectionError):
+            opener.call(fail)
+    reader = CircuitBreaker(
+        "payments", failure_threshold=2, storage=RedisStorage.from_url(redis_url, redis_prefix)
+    )
+    stats = reader.stats
+    assert (stats.state, stats.failures, stats.total_failures) == (OPEN, 2, 0)
+    assert 29 < stats.retry_after <= 30
