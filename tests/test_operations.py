@@ -136,14 +136,14 @@ def test_cli_acts_on_the_fleet_with_shared_storage(redis_url: str, redis_prefix:
     operator_app, _ = ops_app(**config)
     worker_app, worker_guard = ops_app(**config)
     assert worker_app.test_client().get("/stock").status_code == 200
-    result = operator_app.test_cli_runner().invoke(args=["guard", "open", "inventory"])
-    assert result.exit_code == 0, result.output
     learned = threading.Event()
 
     def on_change(sender: object, **kwargs: object) -> None:
         learned.set()
 
     signals.breaker_state_changed.connect(on_change, worker_guard.breakers["inventory"])
+    result = operator_app.test_cli_runner().invoke(args=["guard", "open", "inventory"])
+    assert result.exit_code == 0, result.output
     assert learned.wait(10), "the worker never learned of the opening"
     signals.breaker_state_changed.disconnect(on_change)
     assert worker_app.test_client().get("/stock").status_code == 503
