@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
+from . import errors, validators
 from .breaker_policy import policy_from
 from .deadline import MAX_BUDGET
 from .session import SESSION_OPTION_RULES, SessionSettings
@@ -54,9 +55,7 @@ DEFAULTS: dict[str, object] = {
 
 _HEADER_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 
-
-class GuardConfigError(ValueError):
-    """Raised by :meth:`~flask_guard.FlaskGuard.init_app` for an invalid ``GUARD_*`` value."""
+GuardConfigError = errors.GuardConfigError
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +142,7 @@ def _reject_unknown_keys(app_config: Mapping[str, object]) -> None:
 
 
 def _invalid(key: str, value: object, allowed: str) -> GuardConfigError:
-    return GuardConfigError(f"{key} must be {allowed}, got {value!r}")
+    return validators.invalid(key, value, allowed, GuardConfigError)
 
 
 def _error_format(values: Mapping[str, object], key: str) -> ErrorFormat:
@@ -161,10 +160,7 @@ def _header_name(values: Mapping[str, object], key: str) -> str:
 
 
 def _bool(values: Mapping[str, object], key: str) -> bool:
-    value = values[key]
-    if isinstance(value, bool):
-        return value
-    raise _invalid(key, value, "True or False")
+    return validators.flag(key, values[key], GuardConfigError)
 
 
 def _breaker_defaults(values: Mapping[str, object], key: str) -> dict[str, object]:
@@ -225,10 +221,7 @@ def _optional_text(values: Mapping[str, object], key: str) -> str | None:
 
 
 def _rate(values: Mapping[str, object], key: str) -> float:
-    value = values[key]
-    if isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= 1:
-        return float(value)
-    raise _invalid(key, value, "a number from 0 to 1")
+    return validators.rate(key, values[key], GuardConfigError)
 
 
 def _optional_rate(values: Mapping[str, object], key: str) -> float | None:

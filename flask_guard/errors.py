@@ -1,4 +1,5 @@
-"""``ApiError``: the exception a view raises to answer with a JSON error."""
+"""The exceptions flask-guard raises or renders: ``ApiError``, ``CircuitOpenError``,
+``GuardConfigError``."""
 
 from __future__ import annotations
 
@@ -139,6 +140,33 @@ class ApiError(Exception):
     def gateway_timeout(cls, message: str = "An upstream service did not answer in time.") -> Self:
         """Return a 504 ``GATEWAY_TIMEOUT`` error."""
         return cls("GATEWAY_TIMEOUT", message, 504)
+
+
+class CircuitOpenError(Exception):
+    """Raised instead of calling the protected function while its breaker rejects calls.
+
+    ``CircuitOpenError(name, retry_after)``; both are kept in ``args`` only, which keeps
+    raising it cheap during a storm of rejected calls.
+    """
+
+    args: tuple[str, float]
+
+    @property
+    def name(self) -> str:
+        """The name of the breaker that rejected the call."""
+        return self.args[0]
+
+    @property
+    def retry_after(self) -> float:
+        """Seconds until the breaker admits a trial call (0 if it is half-open and busy)."""
+        return self.args[1]
+
+    def __str__(self) -> str:
+        return f"Circuit breaker {self.name!r} is open; retry in {self.retry_after:.1f} s"
+
+
+class GuardConfigError(ValueError):
+    """Raised by :meth:`~flask_guard.FlaskGuard.init_app` for an invalid ``GUARD_*`` value."""
 
 
 def is_client_error(error: BaseException) -> bool:

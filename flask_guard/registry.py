@@ -10,7 +10,7 @@ from typing import Any, ParamSpec, TypeVar
 
 from .breaker import CircuitBreaker
 from .breaker_policy import OPTION_NAMES, policy_from
-from .storage import SharedStorage, open_storage
+from .storage import BreakerStorage, MemoryStorage, open_storage
 
 #: What ``guard.breaker(name, **options)`` accepts: the policy options, fallback and clock.
 BREAKER_OPTIONS = OPTION_NAMES | {"fallback", "clock"}
@@ -32,7 +32,7 @@ class BreakerRegistry(Mapping[str, CircuitBreaker]):
         self._options: dict[str, dict[str, Any]] = {}
         self._breakers: dict[str, CircuitBreaker] = {}
         self._defaults: dict[str, Any] | None = None
-        self._storage: SharedStorage | None = None
+        self._storage: BreakerStorage = MemoryStorage()
         self._storage_setting: object = "memory"
         self._lock = threading.Lock()
 
@@ -108,11 +108,11 @@ class BreakerRegistry(Mapping[str, CircuitBreaker]):
     @property
     def storage_name(self) -> str:
         """``"memory"`` or ``"redis"``: where the breakers' state lives."""
-        return "memory" if self._storage is None else "redis"
+        return self._storage.name
 
     def storage_healthy(self) -> bool:
         """Return whether the shared storage answers (always true in memory)."""
-        return self._storage is None or self._storage.healthy()
+        return self._storage.healthy()
 
     def built(self) -> list[CircuitBreaker]:
         """Return the breakers built so far (declared ones are built on first use)."""

@@ -7,9 +7,8 @@ import logging
 from collections.abc import Iterator
 
 import pytest
-from werkzeug.exceptions import NotFound
 
-from flask_guard import ApiError, CircuitBreaker, CircuitOpenError, CircuitState, signals
+from flask_guard import CircuitBreaker, CircuitOpenError, CircuitState, signals
 
 from .conftest import FakeClock
 
@@ -115,82 +114,6 @@ def test_success_threshold_needs_that_many_trials(clock: FakeClock) -> None:
     assert breaker.state is CLOSED
 
 
-def test_ignored_exceptions_pass_uncounted(clock: FakeClock) -> None:
-    breaker = CircuitBreaker("b", failure_threshold=1, ignore=(KeyError,), clock=clock)
-    fail_times(breaker, 3, KeyError("sku"))
-    assert breaker.state is CLOSED
-    assert breaker.stats.total_failures == 0
-
-
-def test_is_failure_false_passes_uncounted(clock: FakeClock) -> None:
-    breaker = CircuitBreaker(
-        "b", failure_threshold=1, is_failure=lambda e: "retry" not in str(e), clock=clock
-    )
-    fail_times(breaker, 2, UpstreamDown("please retry"))
-    assert breaker.state is CLOSED
-    fail_times(breaker, 1, UpstreamDown("dead"))
-    assert breaker.state is OPEN
-
-
-def test_exceptions_outside_failure_on_pass_uncounted(clock: FakeClock) -> None:
-    breaker = CircuitBreaker("b", failure_threshold=1, failure_on=(ConnectionError,), clock=clock)
-    fail_times(breaker, 2, ValueError("bad input"))
-    assert breaker.state is CLOSED
-    fail_times(breaker, 1, ConnectionError("refused"))
-    assert breaker.state is OPEN
-
-
-@pytest.mark.parametrize("error", [ApiError.not_found("Order"), NotFound(), ApiError.conflict()])
-def test_client_errors_never_count(clock: FakeClock, error: Exception) -> None:
-    breaker = CircuitBreaker("b", failure_threshold=1, clock=clock)
-    fail_times(breaker, 2, error)
-    assert breaker.state is CLOSED
-
-
-def test_server_api_errors_count(clock: FakeClock) -> None:
-    breaker = CircuitBreaker("b", failure_threshold=1, clock=clock)
-    fail_times(breaker, 1, ApiError.bad_gateway())
-    assert breaker.state is OPEN
-
-
-def test_ignored_exception_does_not_reset_the_count(breaker: CircuitBreaker) -> None:
-    guarded = CircuitBreaker("b", failure_threshold=2, ignore=(KeyError,))
-    fail_times(guarded, 1)
-    fail_times(guarded, 1, KeyError("x"))
-    fail_times(guarded, 1)
-    assert guarded.state is OPEN
-
-
-@pytest.mark.parametrize("interruption", [KeyboardInterrupt(), SystemExit(1), GeneratorExit()])
-def test_base_exceptions_count_as_nothing_and_return_the_permit(
-    clock: FakeClock, interruption: BaseException
-) -> None:
-    breaker = CircuitBreaker("b", failure_threshold=1, clock=clock)
-    fail_times(breaker, 1, interruption)
-    assert breaker.state is CLOSED
-    fail_times(breaker, 1)
-    clock.advance(30)
-    fail_times(breaker, 1, interruption)
-    assert breaker.state is HALF_OPEN
-    assert breaker.call(ok) == "ok"  # the permit came back, so this trial is admitted
-    assert breaker.state is CLOSED
-
-
-def test_fallback_replaces_failures_and_rejections(clock: FakeClock) -> None:
-    seen: list[Exception] = []
-
-    def fallback(error: Exception) -> str:
-        seen.append(error)
-        return "cached"
-
-    breaker = CircuitBreaker("b", failure_threshold=1, fallback=fallback, clock=clock)
-    assert breaker.call(fail) == "cached"
-    assert breaker.call(ok) == "cached"
-    assert [type(e) for e in seen] == [UpstreamDown, CircuitOpenError]
-    with pytest.raises(KeyError):
-        CircuitBreaker("c", ignore=(KeyError,), fallback=fallback).call(_raiser(KeyError("k")))
-
-
 def test_force_open_holds_until_closed(breaker: CircuitBreaker, clock: FakeClock) -> None:
     breaker.force_open()
     clock.advance(3600)
@@ -241,20 +164,6 @@ def test_stats_describe_the_last_failure(breaker: CircuitBreaker, clock: FakeClo
     assert stats.total_failures == 3
     assert stats.retry_after == 10
     assert stats.window_calls is None
-
-
-def test_outcome_of_a_call_from_an_earlier_state_is_ignored(clock: FakeClock) -> None:
-    breaker = CircuitBreaker("b", failure_threshold=1, recovery_timeout=10, clock=clock)
-
-    def slow_failure() -> None:
-        fail_times(breaker, 1)  # meanwhile another call opens the breaker
-        clock.advance(10)
-        assert breaker.state is HALF_OPEN
-        raise UpstreamDown("late")
-
-    with pytest.raises(UpstreamDown, match="late"):
-        breaker.call(slow_failure)
-    assert breaker.state is HALF_OPEN
 
 
 def test_sliding_window_opens_on_failure_rate(clock: FakeClock) -> None:
@@ -471,3 +380,22 @@ def test_cancelled_async_trial_gives_its_permit_back(clock: FakeClock) -> None:
 
     assert asyncio.run(scenario()) == "ok"
     assert breaker.state is CLOSED
+
+
+def test_stats_say_whether_an_operator_forced_the_breaker(breaker: CircuitBreaker) -> None:
+    assert not breaker.stats.forced
+    breaker.force_open()
+    assert breaker.stats.forced
+    assert breaker.stats.retry_after == 10
+    breaker.force_close()
+    assert not breaker.stats.forced
+    assert (breaker.stats.fleet_failures, breaker.stats.fleet_rejections) == (None, None)
+
+
+def test_exceptions_and_validators_have_one_home() -> None:
+    from flask_guard import GuardConfigError, errors
+    from flask_guard.breaker_policy import CircuitOpenError as FromPolicy
+    from flask_guard.config import GuardConfigError as FromConfig
+
+    assert CircuitOpenError is errors.CircuitOpenError is FromPolicy
+    assert GuardConfigError is errors.GuardConfigError is FromConfig

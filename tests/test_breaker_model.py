@@ -1,18 +1,21 @@
-"""The breaker against a simple model: a hypothesis state machine with in-flight calls.
+"""The breaker against a simple model: a hypothesis state machine with calls in flight.
 
-Calls are driven through ``call_async`` by hand (``coroutine.send``), so a call can stay in
-flight across steps without threads: admission happens on the first ``send``, the outcome
-when the test resolves the call.
+Calls go through ``call``, the decorator and ``call_async``, stay in flight across steps,
+and end in success, failure, an ignored or a client error, or an interruption, possibly after
+the clock moved (slow calls). Breakers count consecutively or over a sliding window, and
+keep their state in memory or in a real Redis: one model for the Python and the Lua rules.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine, Generator
-from dataclasses import dataclass, field
+import threading
+import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import redis
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -24,194 +27,138 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from flask_guard import CircuitBreaker, CircuitOpenError, CircuitState
+from flask_guard import CircuitBreaker
+from flask_guard.storage import BreakerStorage, MemoryStorage
+from flask_guard.storage import redis as redis_storage
+from flask_guard.storage.redis import RedisStorage
 
+from .breaker_model import CLOSED, HALF_OPEN, OPEN, RECOVERY, SLOW, Flight, Model, Ticket
 from .conftest import FakeClock
 
-CLOSED, OPEN, HALF_OPEN = CircuitState.CLOSED, CircuitState.OPEN, CircuitState.HALF_OPEN
-RECOVERY = 10.0
 STEPS = {"count": 0}
-
-
-class Boom(Exception):
-    pass
-
-
-class Gate:
-    """An awaitable that suspends once and then returns or raises what the test sends."""
-
-    def __await__(self) -> Generator[Gate, object, str]:
-        outcome = yield self
-        return str(outcome)
-
-
-@dataclass
-class Model:
-    """What the breaker should do, written as plainly as possible."""
-
-    failure_threshold: int
-    half_open_max_calls: int
-    success_threshold: int
-    state: CircuitState = CLOSED
-    failures: int = 0
-    opened_at: float = 0.0
-    forced: bool = False
-    trials: int = 0
-    successes: int = 0
-    generation: int = 0
-    rejections: int = 0
-
-    def observe(self, now: float) -> None:
-        if self.state is OPEN and not self.forced and now >= self.opened_at + RECOVERY:
-            self.move(HALF_OPEN)
-            self.trials = self.successes = 0
-
-    def admit(self, now: float) -> tuple[int, bool] | None:
-        self.observe(now)
-        if self.state is CLOSED:
-            return (self.generation, False)
-        if self.state is HALF_OPEN and self.trials < self.half_open_max_calls:
-            self.trials += 1
-            return (self.generation, True)
-        self.rejections += 1
-        return None
-
-    def succeed(self, generation: int, trial: bool) -> None:
-        if generation != self.generation:
-            return
-        if not trial:
-            self.failures = 0
-            return
-        self.trials -= 1
-        self.successes += 1
-        if self.successes >= self.success_threshold:
-            self.close()
-
-    def fail(self, generation: int, trial: bool, now: float) -> None:
-        if generation != self.generation:
-            return
-        if not trial:
-            self.failures += 1
-        if trial or self.failures >= self.failure_threshold:
-            self.open(now)
-
-    def neutral(self, generation: int, trial: bool) -> None:
-        if trial and generation == self.generation:
-            self.trials -= 1
-
-    def open(self, now: float) -> None:
-        self.opened_at = now
-        self.move(OPEN)
-
-    def close(self) -> None:
-        self.forced = False
-        self.failures = 0
-        if self.state is not CLOSED:
-            self.move(CLOSED)
-
-    def move(self, state: CircuitState) -> None:
-        self.state = state
-        self.generation += 1
-
-
-@dataclass
-class InFlight:
-    coroutine: Coroutine[Any, Any, str]
-    ticket: tuple[int, bool]
-
-
-@dataclass
-class Calls:
-    running: list[InFlight] = field(default_factory=list)
+PATHS = st.sampled_from(["call", "decorated", "async"])
+OUTCOMES = ["ok", "fail", "ignored", "client_error", "interrupt"]
 
 
 class BreakerMachine(RuleBasedStateMachine):
+    storage: BreakerStorage = MemoryStorage()
+    clock = FakeClock()
+    loop: asyncio.AbstractEventLoop
+
     @initialize(
         failure_threshold=st.integers(1, 3),
         half_open_max_calls=st.integers(1, 3),
         success_threshold=st.integers(1, 3),
+        window=st.sampled_from([None, (4, 2, 0.5, None), (3, 3, 0.6, 0.6), (2, 1, 1.0, 0.5)]),
     )
     def build(
-        self, failure_threshold: int, half_open_max_calls: int, success_threshold: int
+        self,
+        failure_threshold: int,
+        half_open_max_calls: int,
+        success_threshold: int,
+        window: tuple[int, int, float, float | None] | None,
     ) -> None:
-        self.clock = FakeClock()
+        options: dict[str, Any] = {}
+        size, minimum, failure_rate, slow_rate = window or (None, 1, 1.0, None)
+        if window is not None:
+            options = {
+                "window_size": size,
+                "minimum_calls": minimum,
+                "failure_rate_threshold": failure_rate,
+            }
+            if slow_rate is not None:
+                options |= {"slow_call_duration": SLOW, "slow_call_rate_threshold": slow_rate}
         self.breaker = CircuitBreaker(
-            "model",
+            f"model-{uuid.uuid4().hex[:8]}",
             failure_threshold=failure_threshold,
             half_open_max_calls=half_open_max_calls,
             success_threshold=success_threshold,
             recovery_timeout=RECOVERY,
             ignore=(KeyError,),
             clock=self.clock,
+            storage=self.storage,
+            **options,
         )
-        self.model = Model(failure_threshold, half_open_max_calls, success_threshold)
-        self.calls = Calls()
+        self.model = Model(
+            failure_threshold,
+            half_open_max_calls,
+            success_threshold,
+            size,
+            minimum,
+            failure_rate,
+            slow_rate,
+        )
+        self.running: list[tuple[Flight, Ticket]] = []
 
     def teardown(self) -> None:
-        for call in getattr(self, "calls", Calls()).running:
-            call.coroutine.close()
+        for flight, _ in getattr(self, "running", []):
+            flight.finish("ok")
 
-    @rule()
-    def start_call(self) -> None:
+    @rule(path=PATHS)
+    def start_call(self, path: str) -> None:
         STEPS["count"] += 1
         ticket = self.model.admit(self.clock.now)
-        coroutine = self.breaker.call_async(self._protected)
-        try:
-            coroutine.send(None)
-        except CircuitOpenError:
+        flight = Flight(self.breaker, path, self.loop)
+        if not flight.admitted():
             assert ticket is None, "the breaker rejected a call the model admits"
             return
         assert ticket is not None, "the breaker admitted a call the model rejects"
-        self.calls.running.append(InFlight(coroutine, ticket))
+        self.running.append((flight, ticket))
 
-    @rule(count=st.integers(2, 5))
-    def start_many(self, count: int) -> None:
+    @rule(count=st.integers(2, 4), path=PATHS)
+    def start_many(self, count: int, path: str) -> None:
         """Start several calls that stay in flight together, as concurrent callers would."""
         for _ in range(count):
-            self.start_call()
+            self.start_call(path)
 
-    @rule(outcome=st.sampled_from(["ok", "fail", "fail", "fail", "ignored"]))
-    def complete_call(self, outcome: str) -> None:
+    @rule(path=PATHS, outcome=st.sampled_from(["ok", "fail", "fail", "fail", "ignored"]))
+    def complete_call(self, path: str, outcome: str) -> None:
         """Start a call and finish it at once: reaches the interesting states sooner."""
-        self.start_call()
-        if self.calls.running:
-            self.calls.running.insert(0, self.calls.running.pop())
-            self.finish_call(0, outcome)
+        before = len(self.running)
+        self.start_call(path)
+        if len(self.running) > before:
+            self.finish_call(len(self.running) - 1, outcome)
 
-    async def _protected(self) -> str:
-        return await Gate()
+    @precondition(lambda self: self.model.state is CLOSED and not self.running)
+    @rule(path=PATHS)
+    def trip(self, path: str) -> None:
+        """Fail calls until the model opens: half-open episodes come sooner."""
+        for _ in range(8):
+            if self.model.state is not CLOSED:
+                return
+            self.complete_call(path, "fail")
 
-    @precondition(lambda self: self.calls.running)
-    @rule(index=st.integers(0, 10), outcome=st.sampled_from(["ok", "fail", "ignored", "cancel"]))
+    @precondition(lambda self: self.model.state is OPEN and not self.model.forced)
+    @rule(path=PATHS, count=st.integers(1, 4))
+    def probe(self, path: str, count: int) -> None:
+        """Wait out the recovery timeout, then start trials that stay in flight."""
+        self.advance(RECOVERY)
+        for _ in range(count):
+            self.start_call(path)
+
+    @precondition(lambda self: self.model.state is HALF_OPEN and self.running)
+    @rule(path=PATHS, seconds=st.sampled_from([RECOVERY, RECOVERY + 0.5]))
+    def outlive_leases(self, path: str, seconds: float) -> None:
+        """Let the trials in flight outlast their leases, then ask for another."""
+        self.advance(seconds)
+        self.start_call(path)
+
+    @precondition(lambda self: self.running)
+    @rule(index=st.integers(0, 10), outcome=st.sampled_from(OUTCOMES))
     def finish_call(self, index: int, outcome: str) -> None:
         STEPS["count"] += 1
-        call = self.calls.running.pop(index % len(self.calls.running))
-        generation, trial = call.ticket
+        flight, ticket = self.running.pop(index % len(self.running))
+        now = self.clock.now
         if outcome == "ok":
-            self.model.succeed(generation, trial)
-            with pytest.raises(StopIteration) as stop:
-                call.coroutine.send("ok")
-            assert stop.value.value == "ok"
+            self.model.succeed(ticket, now)
         elif outcome == "fail":
-            self.model.fail(generation, trial, self.clock.now)
-            self._throw(call, Boom())
-        elif outcome == "ignored":
-            self.model.neutral(generation, trial)
-            self._throw(call, KeyError("ignored"))
+            self.model.fail(ticket, now)
         else:
-            self.model.neutral(generation, trial)
-            self._throw(call, asyncio.CancelledError())
+            self.model.neutral(ticket)
+        escaped = flight.finish(outcome)
+        assert (escaped is None) is (outcome == "ok"), escaped
 
-    @staticmethod
-    def _throw(call: InFlight, error: BaseException) -> None:
-        try:
-            call.coroutine.throw(error)
-        except type(error):
-            return
-        raise AssertionError("the breaker swallowed an exception")
-
-    @precondition(lambda self: self.model.state is OPEN)
-    @rule(seconds=st.sampled_from([3.0, 9.99, 10.0, 25.0]))
+    @rule(seconds=st.sampled_from([0.5, 3.0, 9.5, 10.0, 25.0]))
     def advance(self, seconds: float) -> None:
         STEPS["count"] += 1
         self.clock.advance(seconds)
@@ -226,9 +173,7 @@ class BreakerMachine(RuleBasedStateMachine):
     @rule()
     def force_open(self) -> None:
         STEPS["count"] += 1
-        self.model.forced = True
-        if self.model.state is not OPEN:
-            self.model.open(self.clock.now)
+        self.model.force_open(self.clock.now)
         self.breaker.force_open()
 
     @precondition(lambda self: self.model.state is not CLOSED)
@@ -238,25 +183,68 @@ class BreakerMachine(RuleBasedStateMachine):
         self.model.close()
         self.breaker.force_close()
 
+    @rule()
+    def reset(self) -> None:
+        STEPS["count"] += 1
+        self.model.close()
+        self.model.rejections = 0
+        self.breaker.reset()
+
     @invariant()
     def matches_the_model(self) -> None:
         if not hasattr(self, "model"):
             return
-        stats = self.breaker.stats
-        assert stats.state is self.model.state
-        assert stats.forced is self.model.forced
-        assert stats.rejections == self.model.rejections
-        if self.model.state is CLOSED:
-            assert stats.failures == self.model.failures
-        if self.model.state is OPEN and not self.model.forced:
-            expected = max(0.0, self.model.opened_at + RECOVERY - self.clock.now)
-            assert stats.retry_after == expected
+        stats, model = self.breaker.stats, self.model
+        assert stats.state is model.state
+        assert stats.forced is model.forced
+        assert stats.rejections == model.rejections
+        if model.state is CLOSED and model.window_size is None:
+            assert stats.failures == model.failures
+        if model.state is CLOSED and model.window_size is not None:
+            assert stats.window_calls == len(model.window)
+            assert stats.failures == sum(failed for failed, _ in model.window)
+        if model.state is OPEN:
+            assert stats.retry_after == model.retry_after(self.clock.now)
 
 
-def test_breaker_matches_the_model_over_many_steps() -> None:
-    STEPS["count"] = 0
-    run_state_machine_as_test(
-        BreakerMachine,
-        settings=settings(max_examples=300, stateful_step_count=50, deadline=None),
+@pytest.fixture
+def event_loop_thread() -> Iterator[asyncio.AbstractEventLoop]:
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    yield loop
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join()
+    loop.close()
+
+
+def run_model(storage: BreakerStorage, clock: FakeClock, loop: Any, examples: int) -> None:
+    machine = type(
+        "Machine", (BreakerMachine,), {"storage": storage, "clock": clock, "loop": loop}
     )
+    run_state_machine_as_test(
+        machine, settings=settings(max_examples=examples, stateful_step_count=40, deadline=None)
+    )
+
+
+def test_memory_breaker_matches_the_model_over_many_steps(
+    event_loop_thread: asyncio.AbstractEventLoop,
+) -> None:
+    STEPS["count"] = 0
+    run_model(MemoryStorage(), FakeClock(), event_loop_thread, examples=300)
     assert STEPS["count"] >= 10_000, f"only {STEPS['count']} steps ran"
+
+
+def test_redis_breaker_matches_the_model(
+    event_loop_thread: asyncio.AbstractEventLoop,
+    redis_url: str,
+    redis_prefix: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Only the steps re-read the state: a periodic re-read racing a step is another test's.
+    monkeypatch.setattr(redis_storage, "RESYNC_INTERVAL", 1e9)
+    clock = FakeClock()
+    client = redis.Redis.from_url(redis_url, socket_timeout=5)
+    STEPS["count"] = 0
+    run_model(RedisStorage(client, redis_prefix, clock=clock), clock, event_loop_thread, 100)
+    assert STEPS["count"] >= 2_000, f"only {STEPS['count']} steps ran"

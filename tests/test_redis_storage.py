@@ -26,6 +26,7 @@ from flask_guard import (
     signals,
 )
 from flask_guard.storage.redis import RedisStorage
+from flask_guard.storage.redis_store import RedisStore
 from flask_guard.testing import RedisServer
 
 from .conftest import FakeClock, error_of, make_app
@@ -213,10 +214,10 @@ class CountingStorage(RedisStorage):
 
     round_trips = 0
 
-    def _run(self, breaker: CircuitBreaker, script: str, *extra: str | int) -> Any:
+    def run(self, store: RedisStore, script: str, cause: str, *extra: str | int) -> Any:
         if script != "read":
             self.round_trips += 1
-        return super()._run(breaker, script, *extra)
+        return super().run(store, script, cause, *extra)
 
 
 def test_closed_successes_make_no_round_trip(redis_url: str, redis_prefix: str) -> None:
