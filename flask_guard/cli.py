@@ -82,26 +82,14 @@ def _cells(stats: BreakerStats, shared: bool) -> tuple[str, str, str]:
     windows are judged by each process on its own, so the CLI has no count to show for them.
     A forced-open breaker never tries a call, so it has no countdown.
     """
-    forced = getattr(stats, "forced", False)
-    state = stats.state.value + (" (forced)" if forced else "")
-    per_process = shared and _windowed(stats)
+    state = stats.state.value + (" (forced)" if stats.forced else "")
+    per_process = shared and stats.window_calls is not None
     failures = "-" if per_process else str(stats.failures)
-    if stats.state is not CircuitState.OPEN or forced:
+    if stats.state is not CircuitState.OPEN or stats.forced:
         retry = "-"
     else:
         retry = f"{stats.retry_after:.1f}s" if stats.retry_after else "now"
     return state, failures, retry
-
-
-def _windowed(stats: BreakerStats) -> bool:
-    """Return whether the breaker judges a sliding window (counted by each process)."""
-    return getattr(stats, "window_calls", None) is not None
-
-
-def _fleet_rejections(stats: BreakerStats) -> int | None:
-    """Return the fleet's rejection count, when the breaker knows it."""
-    count = getattr(stats, "fleet_rejections", None)
-    return count if isinstance(count, int) else None
 
 
 def _table(rows: list[tuple[str, ...]]) -> None:
@@ -122,7 +110,7 @@ def status() -> None:
                 f"the shared storage ({registry.storage_name}) is unreachable: the fleet's "
                 "breakers cannot be shown"
             )
-    rejections = [_fleet_rejections(s) for s in stats]
+    rejections = [s.fleet_rejections for s in stats]
     with_rejections = shared and bool(stats) and None not in rejections
     header = ("BREAKER", "STATE", "FAILURES", "RETRY IN")
     rows = [header + (("REJECTIONS",) if with_rejections else ())]
@@ -138,7 +126,7 @@ def status() -> None:
         click.echo(SHARE_HINT)
         return
     click.echo(f"storage: {registry.storage_name}, shared by every process (healthy)")
-    if any(_windowed(s) for s in stats):
+    if any(s.window_calls is not None for s in stats):
         click.echo("FAILURES -: a sliding window is judged by each process on its own")
 
 

@@ -134,8 +134,9 @@ def test_status_shows_the_fleet_state_forced_without_a_countdown(
     code, output = invoke(ops_app(**shared(redis_url, redis_prefix))[0], "status")
     assert code == 0, output
     rows = {line.split()[0]: line.split()[1:] for line in output.splitlines()[1:3]}
-    assert rows["inventory"] == ["open", "(forced)", "0", "-"]
-    state, failures, retry = rows["payments"]
+    assert rows["inventory"] == ["open", "(forced)", "0", "-", "0"]
+    state, failures, retry, rejections = rows["payments"]
+    assert rejections == "0"
     assert (state, failures) == ("open", "1")
     assert 55.0 < float(retry.removesuffix("s")) <= 60.0
     assert output.splitlines()[-1] == "storage: redis, shared by every process (healthy)"
@@ -170,8 +171,8 @@ def test_status_shows_no_fleet_count_for_a_sliding_window(
     code, output = invoke(app, "status")
     assert code == 0, output
     rows = {line.split()[0]: line.split()[1:] for line in output.splitlines()}
-    assert rows["shipping"] == ["closed", "-", "-"]
-    assert rows["payments"] == ["closed", "0", "-"]
+    assert rows["shipping"] == ["closed", "-", "-", "0"]
+    assert rows["payments"] == ["closed", "0", "-", "0"]
     assert output.splitlines()[-1] == (
         "FAILURES -: a sliding window is judged by each process on its own"
     )
