@@ -18,6 +18,8 @@ from .breaker_policy import policy_from
 from .session import SESSION_OPTION_RULES
 
 ErrorFormat = Literal["envelope", "problem"]
+JsonErrors = Literal["negotiate", "always"] | tuple[str, ...]
+LogTracebacks = Literal["unexpected", "always"]
 
 #: Every configuration key with its default value.
 DEFAULTS: dict[str, object] = {
@@ -42,6 +44,8 @@ DEFAULTS: dict[str, object] = {
     "GUARD_HEALTH_CRITICAL_BREAKERS": (),
     "GUARD_LOG_JSON": False,
     "GUARD_METRICS_PATH": None,
+    "GUARD_JSON_ERRORS": "negotiate",
+    "GUARD_LOG_TRACEBACKS": "unexpected",
 }
 
 _HEADER_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
@@ -81,6 +85,8 @@ class GuardConfig:
     health_critical_breakers: tuple[str, ...]
     log_json: bool
     metrics_path: str | None
+    json_errors: JsonErrors
+    log_tracebacks: LogTracebacks
 
 
 def override_key(name: str) -> str:
@@ -116,6 +122,8 @@ def load_config(app_config: Mapping[str, object], overrides: Mapping[str, object
         health_critical_breakers=_names(values, "GUARD_HEALTH_CRITICAL_BREAKERS"),
         log_json=_bool(values, "GUARD_LOG_JSON"),
         metrics_path=_metrics_path(values, "GUARD_METRICS_PATH"),
+        json_errors=_json_errors(values, "GUARD_JSON_ERRORS"),
+        log_tracebacks=_log_tracebacks(values, "GUARD_LOG_TRACEBACKS"),
     )
 
 
@@ -136,6 +144,25 @@ def _error_format(values: Mapping[str, object], key: str) -> ErrorFormat:
     if value == "envelope" or value == "problem":
         return value
     raise _invalid(key, value, '"envelope" or "problem"')
+
+
+def _json_errors(values: Mapping[str, object], key: str) -> JsonErrors:
+    value = values[key]
+    if value == "negotiate" or value == "always":
+        return value
+    if isinstance(value, list | tuple) and all(
+        isinstance(p, str) and p.startswith("/") for p in value
+    ):
+        return tuple(value)
+    allowed = '"negotiate", "always" or a list of path prefixes such as ["/api/"]'
+    raise _invalid(key, value, allowed)
+
+
+def _log_tracebacks(values: Mapping[str, object], key: str) -> LogTracebacks:
+    value = values[key]
+    if value == "unexpected" or value == "always":
+        return value
+    raise _invalid(key, value, '"unexpected" or "always"')
 
 
 def _header_name(values: Mapping[str, object], key: str) -> str:

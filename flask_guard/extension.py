@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import weakref
 from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar
 
@@ -14,6 +15,7 @@ from .config import DEFAULTS, GuardConfigError, load_config, override_key
 from .handlers import install_error_handler
 from .health import install_health
 from .logs import install_json_logs
+from .middleware import GuardMiddleware
 from .registry import BreakerRegistry
 from .request_id import install_request_ids
 from .sentry import setup_sentry
@@ -52,7 +54,8 @@ class FlaskGuard:
         #: The circuit breakers declared with :meth:`breaker`, by name.
         self.breakers = BreakerRegistry()
         # The sessions of the apps served, for use outside an app context when there is one.
-        self._sessions: list[requests.Session] = []
+        # Each app owns its session: the guard must not keep the apps of a factory alive.
+        self._sessions: weakref.WeakSet[requests.Session] = weakref.WeakSet()
         if app is not None:
             self.init_app(app)
 
@@ -76,8 +79,11 @@ class FlaskGuard:
             raise GuardConfigError(str(error)) from None
         reporter = setup_sentry(app, config.sentry)
         session = shared_session(**config.http, request_id_header=config.request_id_header)
-        install_request_ids(app, config.request_id_header, config.trust_request_id)
-        install_error_handler(app, config.error_format, reporter)
+        policy = install_request_ids(app, config.request_id_header, config.trust_request_id)
+        responder = install_error_handler(
+            app, config.error_format, config.json_errors, config.log_tracebacks, reporter
+        )
+        app.wsgi_app = GuardMiddleware(app.wsgi_app, policy, responder)  # type: ignore[method-assign]
         if config.health_path is not None:
             install_health(app, config.health_path, config.health_critical_breakers)
         if config.metrics_path is not None:
@@ -87,7 +93,7 @@ class FlaskGuard:
         if config.log_json:
             install_json_logs(app)
         app.cli.add_command(guard_cli)
-        self._sessions.append(session)
+        self._sessions.add(session)
         app.extensions["guard"] = self
         app.extensions["guard.config"] = config
         app.extensions["guard.session"] = session
@@ -107,8 +113,9 @@ class FlaskGuard:
         if has_app_context() and "guard.session" in current_app.extensions:
             session: requests.Session = current_app.extensions["guard.session"]
             return session
-        if len(self._sessions) == 1:
-            return self._sessions[0]
+        sessions = list(self._sessions)
+        if len(sessions) == 1:
+            return sessions[0]
         raise RuntimeError(
             "guard.session needs an app: call init_app first, or, when this FlaskGuard serves "
             "several apps, use guard.session inside an app context"

@@ -1,0 +1,192 @@
+"""The guard's WSGI middleware: what must happen around Flask, not inside it.
+
+It gives each request its id before Flask runs anything, completes every response's
+headers (the request id once, the error id of an error response the app built, CORS
+exposure of both), answers an exception that escaped Flask's handling while the response
+has not started, reports a streamed body that fails midway, and gives each request a
+Sentry scope of its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING
+
+from .handlers import ERROR_ID_HEADER, ErrorResponder
+from .request_id import ENVIRON_KEY, RequestIdPolicy
+from .sentry import request_scope, use_request_scope
+
+if TYPE_CHECKING:
+    from _typeshed import OptExcInfo
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+    from sentry_sdk.scope import Scope
+
+_ALLOW_ORIGIN = "access-control-allow-origin"
+_EXPOSE = "access-control-expose-headers"
+
+Write = Callable[[bytes], object]
+
+
+class GuardMiddleware:
+    """Wrap a Flask app's ``wsgi_app`` (see the module docstring)."""
+
+    def __init__(
+        self, wsgi_app: WSGIApplication, policy: RequestIdPolicy, responder: ErrorResponder
+    ) -> None:
+        self._wsgi_app = wsgi_app
+        self._policy = policy
+        self._responder = responder
+        self._header = policy.header
+        self._header_lower = policy.header.lower()
+        self._exposed = (policy.header, ERROR_ID_HEADER)
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        request_id = self._policy.assign(environ)
+        scope = request_scope()
+        if scope is None:
+            return self._exchange(environ, start_response, request_id, None)
+        with use_request_scope(scope):
+            return self._exchange(environ, start_response, request_id, scope)
+
+    def _exchange(
+        self,
+        environ: WSGIEnvironment,
+        start_response: StartResponse,
+        request_id: str,
+        scope: Scope | None,
+    ) -> Iterable[bytes]:
+        exchange = _Exchange(self, environ, start_response, request_id)
+        try:
+            body = self._wsgi_app(environ, exchange.start)
+        except Exception as error:
+            if self._responder.propagates or exchange.sent:
+                raise
+            status, headers, page = self._responder.escaped(environ, error)
+            headers.append((self._header, request_id))
+            exchange.replace(status, headers)
+            return page
+        exchange.send()
+        if exchange.streamed:
+            return _WatchedBody(body, self._responder, environ, scope)
+        return body
+
+    def complete(
+        self, environ: WSGIEnvironment, status: str, headers: list[tuple[str, str]]
+    ) -> bool:
+        """Complete the headers of a response; return whether its body may be streamed."""
+        names = {name.lower() for name, _ in headers}
+        if self._header_lower not in names:
+            headers.append((self._header, environ[ENVIRON_KEY]))
+        if status[0] >= "4" and ERROR_ID_HEADER.lower() not in names:
+            self._responder.finish(environ, int(status[:3]), headers)
+        if _ALLOW_ORIGIN in names:
+            self._expose_ids(headers)
+        return "content-length" not in names
+
+    def _expose_ids(self, headers: list[tuple[str, str]]) -> None:
+        for index, (name, value) in enumerate(headers):
+            if name.lower() == _EXPOSE:
+                present = {item.strip().lower() for item in value.split(",")}
+                missing = [n for n in self._exposed if n.lower() not in present]
+                if missing:
+                    headers[index] = (name, ", ".join([value, *missing]))
+                return
+        headers.append(("Access-Control-Expose-Headers", ", ".join(self._exposed)))
+
+
+class _Exchange:
+    """One request's ``start_response``, held back until the app has returned, so that an
+    exception escaping Flask after it (a teardown function raising) can still replace it."""
+
+    __slots__ = (
+        "_environ",
+        "_headers",
+        "_middleware",
+        "_start_response",
+        "_status",
+        "_write",
+        "sent",
+        "streamed",
+    )
+
+    def __init__(
+        self,
+        middleware: GuardMiddleware,
+        environ: WSGIEnvironment,
+        start_response: StartResponse,
+        request_id: str,
+    ) -> None:
+        self._middleware = middleware
+        self._environ = environ
+        self._start_response = start_response
+        self._status: str | None = None
+        self._headers: list[tuple[str, str]] = []
+        self._write: Write | None = None
+        self.sent = False
+        self.streamed = False
+
+    def start(
+        self, status: str, headers: list[tuple[str, str]], exc_info: OptExcInfo | None = None
+    ) -> Write:
+        """The ``start_response`` the app calls."""
+        self.streamed = self._middleware.complete(self._environ, status, headers)
+        if self.sent:  # an app that starts its response lazily, from its body iterator
+            return self._start_response(status, headers, exc_info)
+        self._status, self._headers = status, headers
+        return self.write
+
+    def write(self, data: bytes) -> object:
+        """The legacy ``write`` callable: starts the response first."""
+        if self._write is None:
+            self.send()
+        assert self._write is not None
+        return self._write(data)
+
+    def send(self) -> None:
+        """Pass the held-back ``start_response`` on, if the app made it."""
+        if not self.sent and self._status is not None:
+            self._write = self._start_response(self._status, self._headers)
+        self.sent = True
+
+    def replace(self, status: str, headers: list[tuple[str, str]]) -> None:
+        """Start the response with ``status`` and ``headers`` instead of the app's."""
+        self.sent = True
+        self._write = self._start_response(status, headers)
+
+
+class _WatchedBody:
+    """A streamed body that reports an exception raised while it is sent."""
+
+    def __init__(
+        self,
+        body: Iterable[bytes],
+        responder: ErrorResponder,
+        environ: WSGIEnvironment,
+        scope: Scope | None,
+    ) -> None:
+        self._body = body
+        self._responder = responder
+        self._environ = environ
+        self._scope = scope
+
+    def __iter__(self) -> Iterator[bytes]:
+        if self._scope is None:
+            return self._watched()
+        return self._in_scope(self._scope)
+
+    def _in_scope(self, scope: Scope) -> Iterator[bytes]:
+        with use_request_scope(scope):
+            yield from self._watched()
+
+    def _watched(self) -> Iterator[bytes]:
+        try:
+            yield from self._body
+        except Exception as error:
+            self._responder.stream_failed(self._environ, error)
+            raise
+
+    def close(self) -> None:
+        """Close the app's body, as the server closes ours."""
+        close = getattr(self._body, "close", None)
+        if close is not None:
+            close()
