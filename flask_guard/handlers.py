@@ -105,7 +105,7 @@ class ErrorResponder:
             return
         record.cause, record.error_id = error, new_error_id()
         record.logged = True  # by Flask's app.log_exception, which ErrorIdFilter completes
-        self._capture(record, INTERNAL_ERROR, Request(request.environ), _route())
+        self._capture(record, INTERNAL_ERROR, request.environ, _route())
 
     def _respond(self, error: HTTPException | Exception) -> Response:
         environ = request.environ
@@ -124,7 +124,8 @@ class ErrorResponder:
             body = minimal_body(self._build, error_id, request_id, request.path)
             response = self._response(body, 500, self._mimetype)
         response.headers[ERROR_ID_HEADER] = error_id
-        self._account(record, report, Request(environ), request.method, _route())
+        expected = report is not INTERNAL_ERROR
+        self._account(record, report, environ, request.method, _route(), expected)
         return response
 
     def _render(self, report: ErrorReport, error_id: str, request_id: str | None) -> Response:
@@ -154,13 +155,13 @@ class ErrorResponder:
         headers.append((ERROR_ID_HEADER, error_id))
         cause = record.cause
         report = ErrorReport(status, _code(status), "")
-        if isinstance(cause, Exception) and is_expected(cause):
+        expected = not isinstance(cause, Exception) or is_expected(cause)
+        if isinstance(cause, Exception) and expected:
             own = report_for(cause)
             if own.status == status:
                 report = own
-        incoming = Request(environ)
         route = _route() if has_request_context() else _escaped_path(environ)
-        self._account(record, report, incoming, incoming.method, route)
+        self._account(record, report, environ, environ["REQUEST_METHOD"], route, expected)
 
     def escaped(
         self, environ: WSGIEnvironment, error: Exception
@@ -174,7 +175,7 @@ class ErrorResponder:
         request_id = environ.get(ENVIRON_KEY)
         incoming = Request(environ)
         path = _escaped_path(environ)
-        self._account(record, INTERNAL_ERROR, incoming, incoming.method, path)
+        self._account(record, INTERNAL_ERROR, environ, incoming.method, path, expected=False)
         if wants_json(self._json_errors, incoming):
             body = minimal_body(self._build, error_id, request_id, incoming.path)
             mimetype = self._mimetype
@@ -191,25 +192,24 @@ class ErrorResponder:
     def stream_failed(self, environ: WSGIEnvironment, error: Exception) -> None:
         """Log and report a response body that failed after its headers were sent."""
         record = RequestError(cause=error)
-        incoming = Request(environ)
         route = _escaped_path(environ)
-        self._account(record, INTERNAL_ERROR, incoming, incoming.method, route)
+        self._account(record, INTERNAL_ERROR, environ, environ["REQUEST_METHOD"], route, False)
 
     def _account(
         self,
         record: RequestError,
         report: ErrorReport,
-        incoming: Request,
+        environ: WSGIEnvironment,
         method: str,
         route: str,
+        expected: bool,
     ) -> None:
         """Log, report and signal ``record`` once each."""
         error_id = record.assign_id()
-        request_id = incoming.environ.get(ENVIRON_KEY)
+        request_id = environ.get(ENVIRON_KEY)
         cause = record.cause
         if not record.logged:
             record.logged = True
-            expected = cause is None or is_expected(cause)
             log_error(
                 method,
                 route,
@@ -222,19 +222,19 @@ class ErrorResponder:
                 tracebacks=self._tracebacks,
             )
         if not record.captured and isinstance(cause, Exception):
-            self._capture(record, report, incoming, route)
+            self._capture(record, report, environ, route)
         app = self._app()
         if app is not None and isinstance(cause, Exception):
             send_safely(error_handled, app, error=cause, error_id=error_id, status=report.status)
 
     def _capture(
-        self, record: RequestError, report: ErrorReport, incoming: Request, route: str
+        self, record: RequestError, report: ErrorReport, environ: WSGIEnvironment, route: str
     ) -> None:
         cause = record.cause
         record.captured = True
         if isinstance(cause, Exception) and self._reporter.wants(cause, report):
-            request_id = incoming.environ.get(ENVIRON_KEY)
-            self._reporter.capture(cause, report, record.assign_id(), request_id, route, incoming)
+            request_id = environ.get(ENVIRON_KEY)
+            self._reporter.capture(cause, report, record.assign_id(), request_id, route, environ)
 
 
 def install_error_handler(

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from .handlers import ERROR_ID_HEADER, ErrorResponder
 from .request_id import ENVIRON_KEY, RequestIdPolicy
-from .sentry import request_scope, use_request_scope
+from .sentry import enter_request_scope, leave_request_scope, reenter_request_scope
 
 if TYPE_CHECKING:
     from _typeshed import OptExcInfo
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 _ALLOW_ORIGIN = "access-control-allow-origin"
 _EXPOSE = "access-control-expose-headers"
+_ERROR_ID = ERROR_ID_HEADER.lower()
 
 Write = Callable[[bytes], object]
 
@@ -42,20 +43,8 @@ class GuardMiddleware:
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         request_id = self._policy.assign(environ)
-        scope = request_scope()
-        if scope is None:
-            return self._exchange(environ, start_response, request_id, None)
-        with use_request_scope(scope):
-            return self._exchange(environ, start_response, request_id, scope)
-
-    def _exchange(
-        self,
-        environ: WSGIEnvironment,
-        start_response: StartResponse,
-        request_id: str,
-        scope: Scope | None,
-    ) -> Iterable[bytes]:
-        exchange = _Exchange(self, environ, start_response, request_id)
+        exchange = _Exchange(self, environ, start_response)
+        scopes = enter_request_scope()
         try:
             body = self._wsgi_app(environ, exchange.start)
         except Exception as error:
@@ -65,9 +54,12 @@ class GuardMiddleware:
             headers.append((self._header, request_id))
             exchange.replace(status, headers)
             return page
+        finally:
+            if scopes is not None:
+                leave_request_scope(scopes)
         exchange.send()
         if exchange.streamed:
-            return _WatchedBody(body, self._responder, environ, scope)
+            return _WatchedBody(body, self._responder, environ, scopes)
         return body
 
     def complete(
@@ -77,7 +69,7 @@ class GuardMiddleware:
         names = {name.lower() for name, _ in headers}
         if self._header_lower not in names:
             headers.append((self._header, environ[ENVIRON_KEY]))
-        if status[0] >= "4" and ERROR_ID_HEADER.lower() not in names:
+        if status[0] >= "4" and _ERROR_ID not in names:
             self._responder.finish(environ, int(status[:3]), headers)
         if _ALLOW_ORIGIN in names:
             self._expose_ids(headers)
@@ -110,20 +102,14 @@ class _Exchange:
     )
 
     def __init__(
-        self,
-        middleware: GuardMiddleware,
-        environ: WSGIEnvironment,
-        start_response: StartResponse,
-        request_id: str,
+        self, middleware: GuardMiddleware, environ: WSGIEnvironment, start_response: StartResponse
     ) -> None:
         self._middleware = middleware
         self._environ = environ
         self._start_response = start_response
         self._status: str | None = None
-        self._headers: list[tuple[str, str]] = []
         self._write: Write | None = None
         self.sent = False
-        self.streamed = False
 
     def start(
         self, status: str, headers: list[tuple[str, str]], exc_info: OptExcInfo | None = None
@@ -144,9 +130,12 @@ class _Exchange:
 
     def send(self) -> None:
         """Pass the held-back ``start_response`` on, if the app made it."""
-        if not self.sent and self._status is not None:
-            self._write = self._start_response(self._status, self._headers)
-        self.sent = True
+        if not self.sent:
+            self.sent = True
+            if self._status is not None:
+                self._write = self._start_response(self._status, self._headers)
+            else:
+                self.streamed = False
 
     def replace(self, status: str, headers: list[tuple[str, str]]) -> None:
         """Start the response with ``status`` and ``headers`` instead of the app's."""
@@ -162,28 +151,25 @@ class _WatchedBody:
         body: Iterable[bytes],
         responder: ErrorResponder,
         environ: WSGIEnvironment,
-        scope: Scope | None,
+        scopes: tuple[Scope, Scope] | None,
     ) -> None:
         self._body = body
         self._responder = responder
         self._environ = environ
-        self._scope = scope
+        self._scopes = scopes
 
     def __iter__(self) -> Iterator[bytes]:
-        if self._scope is None:
-            return self._watched()
-        return self._in_scope(self._scope)
-
-    def _in_scope(self, scope: Scope) -> Iterator[bytes]:
-        with use_request_scope(scope):
-            yield from self._watched()
-
-    def _watched(self) -> Iterator[bytes]:
+        scopes = self._scopes
+        if scopes is not None:
+            reenter_request_scope(scopes)
         try:
             yield from self._body
         except Exception as error:
             self._responder.stream_failed(self._environ, error)
             raise
+        finally:
+            if scopes is not None:
+                leave_request_scope(scopes)
 
     def close(self) -> None:
         """Close the app's body, as the server closes ours."""

@@ -12,7 +12,6 @@ import os
 import threading
 import weakref
 from collections.abc import Iterable, Mapping
-from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +20,7 @@ from flask import Flask, current_app, has_request_context, request
 from sentry_sdk.integrations.dedupe import DedupeIntegration
 from sentry_sdk.integrations.flask import FlaskIntegration
 from sentry_sdk.integrations.logging import ignore_logger
-from sentry_sdk.scope import Scope, add_global_event_processor, use_isolation_scope
+from sentry_sdk.scope import Scope, add_global_event_processor
 from sentry_sdk.scrubber import DEFAULT_DENYLIST, DEFAULT_PII_DENYLIST, EventScrubber
 from sentry_sdk.utils import BadDsn, Dsn, event_from_exception
 from werkzeug.wrappers import Request
@@ -123,10 +122,10 @@ class SentryReporter:
         error_id: str,
         request_id: str | None,
         route: str,
-        incoming: Request,
+        environ: dict[str, Any],
     ) -> None:
-        """Send ``error``, raised by the request ``incoming``, as the event ``error_id``;
-        never raise.
+        """Send ``error``, raised by the request of WSGI ``environ``, as the event
+        ``error_id``; never raise.
 
         It is sent before anything else can capture the same exception (Flask's signal,
         its ``Exception on …`` log line): Sentry's dedupe then drops those, never this one.
@@ -135,6 +134,7 @@ class SentryReporter:
         if not client.is_active():
             return
         _BREAKERS.listen()
+        incoming = Request(environ)
         try:
             event, hint = event_from_exception(error, client_options=client.options)
             event["event_id"] = error_id
@@ -174,21 +174,30 @@ class SentryReporter:
         }
 
 
-def request_scope() -> Scope | None:
-    """Return a new Sentry isolation scope for one request while a client is active.
+def enter_request_scope() -> tuple[Scope, Scope] | None:
+    """Give the running request a Sentry isolation scope of its own while a client is active;
+    return ``(previous, own)`` for :func:`leave_request_scope` and :func:`reenter_request_scope`.
 
-    Entered with :func:`use_request_scope` for the request's whole life (its streamed body
-    included), it keeps the request's breadcrumbs (its log lines) and scope data its own:
-    they never ride on another request's event, as they would in a thread's shared scope.
+    The request's breadcrumbs (its log lines) and scope data then never ride on another
+    request's event, as they would in a thread's shared scope. Forking one scope costs about
+    a microsecond, a tenth of ``sentry_sdk.isolation_scope()``.
     """
-    if sentry_sdk.get_client().is_active():
-        return sentry_sdk.get_isolation_scope().fork()
-    return None
+    if not sentry_sdk.get_client().is_active():
+        return None
+    previous = Scope.get_isolation_scope()
+    own = previous.fork()
+    Scope.set_isolation_scope(own)
+    return previous, own
 
 
-def use_request_scope(scope: Scope) -> AbstractContextManager[Scope]:
-    """Make ``scope`` (from :func:`request_scope`) the isolation scope of a block."""
-    return use_isolation_scope(scope)
+def leave_request_scope(scopes: tuple[Scope, Scope]) -> None:
+    """Give the thread back the isolation scope it had before the request."""
+    Scope.set_isolation_scope(scopes[0])
+
+
+def reenter_request_scope(scopes: tuple[Scope, Scope]) -> None:
+    """Make the request's own scope current again (while its body is streamed)."""
+    Scope.set_isolation_scope(scopes[1])
 
 
 # Flask's "Request finalizing failed with an error while handling an error" line: an
