@@ -98,14 +98,20 @@ class ErrorResponder:
             record.cause = error
 
     def unexpected(self, error: Exception) -> None:
-        """Give an exception Flask is about to handle as unexpected its id and its event,
-        before Flask's signal and log line can be captured by anything else."""
+        """Give an exception Flask is about to handle as unexpected its id, before Flask's
+        signal and log line: the event is sent once the response is known (the app's 500
+        handler may still fail), and every other capture of the exception is dropped."""
         record = request_error(request.environ)
-        if record.cause is error and record.captured:
+        if record.cause is error and record.error_id is not None:
             return
-        record.cause, record.error_id = error, new_error_id()
+        record.cause, record.error_id, record.captured = error, new_error_id(), False
         record.logged = True  # by Flask's app.log_exception, which ErrorIdFilter completes
-        self._capture(record, INTERNAL_ERROR, request.environ, _route())
+
+    def propagated(self, environ: WSGIEnvironment, error: Exception) -> None:
+        """Report an exception Flask re-raises (``PROPAGATE_EXCEPTIONS``) that has an id."""
+        record = request_error(environ)
+        if record.cause is error and record.error_id is not None and not record.captured:
+            self._capture(record, INTERNAL_ERROR, environ, _escaped_path(environ))
 
     def _respond(self, error: HTTPException | Exception) -> Response:
         environ = request.environ
@@ -166,11 +172,16 @@ class ErrorResponder:
     def escaped(
         self, environ: WSGIEnvironment, error: Exception
     ) -> tuple[str, WsgiHeaders, list[bytes]]:
-        """Answer an exception that escaped Flask's handling: a 500 with both ids."""
+        """Answer an exception that escaped Flask's handling: a 500 with both ids.
+
+        An error still unreported when this one escaped (the app's 500 handler failing on
+        it) lends it its id: one event, in which this exception has the first one chained.
+        """
         record = request_error(environ)
         if record.cause is not error:
-            record.cause, record.error_id, record.logged = error, None, False
-            record.captured = False
+            if record.error_id is None or record.captured:
+                record.error_id = None
+            record.cause, record.logged, record.captured = error, False, False
         error_id = record.assign_id()
         request_id = environ.get(ENVIRON_KEY)
         incoming = Request(environ)

@@ -48,7 +48,10 @@ class GuardMiddleware:
         try:
             body = self._wsgi_app(environ, exchange.start)
         except Exception as error:
-            if self._responder.propagates or exchange.sent:
+            if self._responder.propagates:
+                self._responder.propagated(environ, error)
+                raise
+            if exchange.sent:
                 raise
             status, headers, page = self._responder.escaped(environ, error)
             headers.append((self._header, request_id))

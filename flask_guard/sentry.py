@@ -206,11 +206,12 @@ _FINALIZING_FAILED = "Request finalizing failed"
 
 
 class _SecondCaptures:
-    """A global event processor dropping any other event for an error the guard reported.
+    """A global event processor dropping any other event for an error the guard gave an id.
 
-    Sentry's dedupe does most of it, but only when it is on and sees the guard's event
-    first; Flask's signal (the stock FlaskIntegration) and its log lines (the logging
-    integration) capture the same exception with other ids.
+    Flask's signal (the stock FlaskIntegration) and its ``Exception on …`` log line (the
+    logging integration) capture the same exception with other ids, before the guard can
+    send its own (it waits until the response is known). Sentry's dedupe would then drop
+    the guard's event; :meth:`SentryReporter.capture` resets it first.
     """
 
     def __init__(self) -> None:
@@ -228,7 +229,7 @@ class _SecondCaptures:
         if not hint or not has_request_context():
             return event
         error = known_error(request.environ)
-        if error is None or not error.captured or event.get("event_id") == error.error_id:
+        if error is None or error.error_id is None or event.get("event_id") == error.error_id:
             return event
         exc_info = hint.get("exc_info")
         if exc_info is not None and exc_info[1] is error.cause:

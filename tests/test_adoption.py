@@ -288,8 +288,7 @@ def test_streamed_response_failing_midway_is_logged_with_both_ids(
 
     client = app.test_client()
     with caplog.at_level(logging.INFO), pytest.raises(LedgerError):
-        response = client.get("/export", headers={"X-Request-ID": "req-10"}, buffered=True)
-        response.close()
+        client.get("/export", headers={"X-Request-ID": "req-10"}, buffered=True)
     (record,) = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert record.__dict__["request_id"] == "req-10"
     assert HEX32.fullmatch(record.__dict__["error_id"])
