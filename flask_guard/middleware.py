@@ -69,14 +69,24 @@ class GuardMiddleware:
         self, environ: WSGIEnvironment, status: str, headers: list[tuple[str, str]]
     ) -> bool:
         """Complete the headers of a response; return whether its body may be streamed."""
-        names = {name.lower() for name, _ in headers}
-        if self._header_lower not in names:
+        own_id = cors = sized = has_error_id = False
+        for name, _ in headers:
+            lowered = name.lower()
+            if lowered == "content-length":
+                sized = True
+            elif lowered == self._header_lower:
+                own_id = True
+            elif lowered == _ALLOW_ORIGIN:
+                cors = True
+            elif lowered == _ERROR_ID:
+                has_error_id = True
+        if not own_id:
             headers.append((self._header, environ[ENVIRON_KEY]))
-        if status[0] >= "4" and _ERROR_ID not in names:
+        if status[0] >= "4" and not has_error_id:
             self._responder.finish(environ, int(status[:3]), headers)
-        if _ALLOW_ORIGIN in names:
+        if cors:
             self._expose_ids(headers)
-        return "content-length" not in names
+        return not sized
 
     def _expose_ids(self, headers: list[tuple[str, str]]) -> None:
         for index, (name, value) in enumerate(headers):
