@@ -45,6 +45,8 @@ def log_error(
         )
     else:
         level = logging.ERROR if status >= 500 else logging.INFO
+    if not _log.isEnabledFor(level):
+        return
     with_traceback = cause is not None and (not expected or tracebacks == "always")
     _log.log(
         level,

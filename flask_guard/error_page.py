@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from markupsafe import escape
-from werkzeug.wrappers import Request
+from werkzeug.datastructures import MIMEAccept
+from werkzeug.http import parse_accept_header
 
 from .config import JsonErrors
 from .envelope import ErrorReport, phrase
@@ -24,19 +25,21 @@ _PAGE = """<!doctype html>
 """
 
 
-def wants_json(json_errors: JsonErrors, incoming: Request) -> bool:
-    """Return whether the client of ``incoming`` gets a JSON error rather than an HTML page.
+def wants_json(json_errors: JsonErrors, accept_header: str | None, path: str) -> bool:
+    """Return whether a client gets a JSON error rather than an HTML page.
 
     ``"negotiate"``: JSON unless the ``Accept`` header prefers ``text/html`` to
     ``application/json`` (as browsers do; ``*/*`` or no header mean JSON). ``"always"``: JSON.
     Path prefixes: JSON under them, HTML elsewhere.
     """
     if json_errors == "negotiate":
-        accept = incoming.accept_mimetypes
-        return not accept or accept["text/html"] <= accept["application/json"]
+        if not accept_header or "html" not in accept_header:
+            return True
+        accept = parse_accept_header(accept_header, MIMEAccept)
+        return accept["text/html"] <= accept["application/json"]
     if json_errors == "always":
         return True
-    return _under(incoming.path, json_errors)
+    return _under(path, json_errors)
 
 
 def _under(path: str, prefixes: Sequence[str]) -> bool:

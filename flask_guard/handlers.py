@@ -135,8 +135,9 @@ class ErrorResponder:
         return response
 
     def _render(self, report: ErrorReport, error_id: str, request_id: str | None) -> Response:
-        if wants_json(self._json_errors, request):
-            body = self._json(self._build(report, error_id, request_id, request.path))
+        path = request.path
+        if wants_json(self._json_errors, request.environ.get("HTTP_ACCEPT"), path):
+            body = self._json(self._build(report, error_id, request_id, path))
             response = self._response(body, report.status, self._mimetype)
         else:
             page = html_page(report, error_id, request_id)
@@ -187,7 +188,7 @@ class ErrorResponder:
         incoming = Request(environ)
         path = _escaped_path(environ)
         self._account(record, INTERNAL_ERROR, environ, incoming.method, path, expected=False)
-        if wants_json(self._json_errors, incoming):
+        if wants_json(self._json_errors, environ.get("HTTP_ACCEPT"), incoming.path):
             body = minimal_body(self._build, error_id, request_id, incoming.path)
             mimetype = self._mimetype
         else:
