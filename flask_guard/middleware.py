@@ -164,7 +164,7 @@ class _WatchedBody:
         body: Iterable[bytes],
         responder: ErrorResponder,
         environ: WSGIEnvironment,
-        scopes: tuple[Scope, Scope] | None,
+        scopes: Scope | None,
     ) -> None:
         self._body = body
         self._responder = responder
@@ -174,7 +174,7 @@ class _WatchedBody:
     def __iter__(self) -> Iterator[bytes]:
         scopes = self._scopes
         if scopes is not None:
-            reenter_request_scope(scopes)
+            reenter_request_scope()
         try:
             yield from self._body
         except Exception as error:

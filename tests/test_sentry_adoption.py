@@ -176,7 +176,11 @@ def test_streamed_body_failing_midway_is_one_event_tagged_with_the_request_id(
         app.test_client().get("/export", headers={"X-Request-ID": "req-s"}, buffered=True)
     except LedgerError:
         pass
-    (record,) = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    (record,) = [
+        r
+        for r in caplog.records
+        if r.levelno >= logging.ERROR and r.name == "flask_guard.handlers"
+    ]
     event = sentry_ingest.wait_for(record.__dict__["error_id"])
     assert event["tags"]["request_id"] == "req-s"
     sentry_sdk.flush(timeout=5)
