@@ -7,11 +7,9 @@ Goal: guarded / plain <= 1.15 on the happy path.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING
-
 import logging
-from typing import NoReturn
+from collections.abc import Callable
+from typing import TYPE_CHECKING, NoReturn
 
 from flask import Flask
 from werkzeug.test import EnvironBuilder

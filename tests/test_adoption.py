@@ -16,7 +16,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 
 from flask_guard import ApiError, CircuitOpenError, FlaskGuard, GuardConfigError
 
-from .conftest import HEX32, error_of, make_app
+from .conftest import HEX32, error_of, make_app, serving
 
 BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 
@@ -263,6 +263,22 @@ def test_teardown_raising_is_a_json_500_with_both_ids(caplog: pytest.LogCaptureF
     (record,) = [r for r in logged(caplog) if r.levelno >= logging.ERROR]
     assert record.__dict__["error_id"] == error["id"]
     assert record.exc_info is not None
+
+
+def test_teardown_raising_over_a_real_socket_replaces_the_held_back_response() -> None:
+    app = crashing_app()
+    FlaskGuard(app)
+
+    @app.teardown_request
+    def close_session(error: BaseException | None) -> None:
+        raise LedgerError("rollback failed")
+
+    with serving(app) as url:
+        response = requests.get(f"{url}/ok", headers={"X-Request-ID": "req-sock"}, timeout=10)
+    assert response.status_code == 500
+    body = response.json()["error"]
+    assert (body["id"], body["request_id"]) == (response.headers["X-Error-ID"], "req-sock")
+    assert response.headers["X-Request-ID"] == "req-sock"
 
 
 def test_app_error_handler_raising_escapes_flask_and_still_gets_a_json_500() -> None:

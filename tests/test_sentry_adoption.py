@@ -9,8 +9,9 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import NoReturn
 
+import pytest
 import sentry_sdk
 from flask import Flask, Response, stream_with_context
 from werkzeug.exceptions import InternalServerError
@@ -160,7 +161,7 @@ def test_the_event_carries_the_exception_the_client_error_came_from(
 
 
 def test_streamed_body_failing_midway_is_one_event_tagged_with_the_request_id(
-    sentry_ingest: SentryIngest, caplog: Any
+    sentry_ingest: SentryIngest, caplog: pytest.LogCaptureFixture
 ) -> None:
     app = paths_app(SENTRY_DSN=sentry_ingest.dsn)
 
@@ -172,10 +173,8 @@ def test_streamed_body_failing_midway_is_one_event_tagged_with_the_request_id(
 
         return Response(stream_with_context(rows()), mimetype="text/csv")
 
-    try:
+    with pytest.raises(LedgerError):
         app.test_client().get("/export", headers={"X-Request-ID": "req-s"}, buffered=True)
-    except LedgerError:
-        pass
     (record,) = [
         r
         for r in caplog.records
