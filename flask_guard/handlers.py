@@ -94,8 +94,13 @@ class ErrorResponder:
     def note(self, error: Exception) -> None:
         """Remember ``error`` as the cause of the response some handler is about to build."""
         record = request_error(request.environ)
-        if record.error_id is None:
-            record.cause = error
+        if record.cause is not error:
+            record.cause, record.error_id, record.logged, record.captured = (
+                error,
+                None,
+                False,
+                False,
+            )
 
     def unexpected(self, error: Exception) -> None:
         """Give an exception Flask is about to handle as unexpected its id, before Flask's
@@ -118,7 +123,12 @@ class ErrorResponder:
         record = request_error(environ)
         cause = _original(error)
         if record.cause is not cause:
-            record.cause, record.error_id, record.logged = cause, None, False
+            record.cause, record.error_id, record.logged, record.captured = (
+                cause,
+                None,
+                False,
+                False,
+            )
         report = report_for(error)
         error_id = record.assign_id()
         request_id = current_request_id()
