@@ -14,12 +14,11 @@ from typing import TYPE_CHECKING
 
 from .handlers import ERROR_ID_HEADER, ErrorResponder
 from .request_id import ENVIRON_KEY, RequestIdPolicy
-from .sentry import enter_request_scope, leave_request_scope, reenter_request_scope
+from .sentry import enter_request_scope
 
 if TYPE_CHECKING:
     from _typeshed import OptExcInfo
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
-    from sentry_sdk.scope import Scope
 
 _ALLOW_ORIGIN = "access-control-allow-origin"
 _EXPOSE = "access-control-expose-headers"
@@ -44,7 +43,7 @@ class GuardMiddleware:
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         request_id = self._policy.assign(environ)
         exchange = _Exchange(self, environ, start_response)
-        scopes = enter_request_scope()
+        scoped = enter_request_scope()
         try:
             body = self._wsgi_app(environ, exchange.start)
         except Exception as error:
@@ -57,12 +56,9 @@ class GuardMiddleware:
             headers.append((self._header, request_id))
             exchange.replace(status, headers)
             return page
-        finally:
-            if scopes is not None:
-                leave_request_scope(scopes)
         exchange.send()
         if exchange.streamed:
-            return _WatchedBody(body, self._responder, environ, scopes)
+            return _WatchedBody(body, self._responder, environ, scoped)
         return body
 
     def complete(
@@ -164,25 +160,21 @@ class _WatchedBody:
         body: Iterable[bytes],
         responder: ErrorResponder,
         environ: WSGIEnvironment,
-        scopes: Scope | None,
+        scoped: bool,
     ) -> None:
         self._body = body
         self._responder = responder
         self._environ = environ
-        self._scopes = scopes
+        self._scoped = scoped
 
     def __iter__(self) -> Iterator[bytes]:
-        scopes = self._scopes
-        if scopes is not None:
-            reenter_request_scope()
+        if self._scoped:  # the server may send it after other requests ran on the thread
+            enter_request_scope()
         try:
             yield from self._body
         except Exception as error:
             self._responder.stream_failed(self._environ, error)
             raise
-        finally:
-            if scopes is not None:
-                leave_request_scope(scopes)
 
     def close(self) -> None:
         """Close the app's body, as the server closes ours."""

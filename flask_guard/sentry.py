@@ -174,35 +174,24 @@ class SentryReporter:
         }
 
 
-def enter_request_scope() -> Scope | None:
+def enter_request_scope() -> bool:
     """Give the running request an isolation scope of its own while a Sentry client is
-    active; return the thread's scope, for :func:`leave_request_scope`.
+    active; return whether it did.
 
     The request's breadcrumbs (its log lines) and scope data (a user, a tag) then never ride
     on another request's event, as they would in a thread's shared scope. The scope is
     created by the SDK when the request first uses it: a request that neither logs nor
-    reports anything pays two context-variable writes, where forking the thread's scope
-    (``sentry_sdk.isolation_scope()``) would copy it on every request. Data set on the
-    thread's scope outside requests therefore does not reach request events: set it on the
-    global scope (``sentry_sdk.get_global_scope().set_tag(...)``).
+    reports anything pays one context-variable write, where forking the thread's scope
+    (``sentry_sdk.isolation_scope()``) would copy it on every request. Data set on a
+    thread's scope outside requests therefore does not reach request events: set
+    process-wide data on the global scope (``sentry_sdk.get_global_scope().set_tag(...)``).
     """
     # sentry_sdk.init binds its client to the global scope; asking it alone is 4x cheaper
     # than get_client(), which walks the current and isolation scopes first.
     if not Scope.get_global_scope().client.is_active():
-        return None
-    previous = Scope.get_isolation_scope()
+        return False
     Scope.set_isolation_scope(None)  # type: ignore[arg-type]  # the SDK creates one on use
-    return previous
-
-
-def leave_request_scope(previous: Scope) -> None:
-    """Give the thread back the isolation scope it had before the request."""
-    Scope.set_isolation_scope(previous)
-
-
-def reenter_request_scope() -> None:
-    """Give a streamed body a scope of its own again, apart from the thread's."""
-    Scope.set_isolation_scope(None)  # type: ignore[arg-type]  # the SDK creates one on use
+    return True
 
 
 # Flask's "Request finalizing failed with an error while handling an error" line: an
