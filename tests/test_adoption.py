@@ -14,7 +14,7 @@ import requests
 from flask import Blueprint, Flask, Response, abort, got_request_exception, stream_with_context
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from flask_guard import ApiError, CircuitOpenError, FlaskGuard, GuardConfigError
+from flask_guard import ApiError, CircuitOpenError, FlaskGuard, GuardConfigError, signals
 
 from .conftest import HEX32, error_of, make_app, serving
 
@@ -569,3 +569,26 @@ def test_app_factory_called_1000_times_keeps_no_app_alive(factory_logger: loggin
     assert sum(ref() is not None for ref in refs) == 0
     assert len(guard._sessions) == 0
     assert len(factory_logger.filters) == 1
+
+
+def test_error_handled_is_sent_once_when_the_app_handler_answers() -> None:
+    app = crashing_app()
+    FlaskGuard(app)
+
+    @app.errorhandler(LedgerError)
+    def ledger_down(error: LedgerError) -> tuple[str, int]:
+        return "ledger is down", 503
+
+    calls: list[dict[str, object]] = []
+
+    def receiver(sender: Flask, **kwargs: object) -> None:
+        calls.append(kwargs)
+
+    signals.error_handled.connect(receiver)
+    try:
+        response = app.test_client().get("/crash")
+    finally:
+        signals.error_handled.disconnect(receiver)
+    (call,) = calls
+    assert isinstance(call["error"], LedgerError)
+    assert (call["error_id"], call["status"]) == (response.headers["X-Error-ID"], 503)
