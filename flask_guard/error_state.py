@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import MutableMapping
 from dataclasses import dataclass
+from types import TracebackType
 
 # The environ belongs to exactly one request, so the record cannot leak into another one.
 _ENVIRON_KEY = "flask_guard.error"
@@ -26,6 +27,8 @@ class RequestError:
     error_id: str | None = None
     logged: bool = False
     captured: bool = False
+    traceback: TracebackType | None = None
+    """The cause's traceback where it was raised, before the guard handed it back to Flask."""
 
     def assign_id(self) -> str:
         """Return the error id, giving the error one if it has none yet."""

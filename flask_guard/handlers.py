@@ -88,6 +88,7 @@ class ErrorResponder:
             if error.code is None or error.code < 400 or error.response is not None:
                 return error  # a redirect, or a response the application built itself
         elif not is_expected(error):
+            request_error(request.environ).traceback = error.__traceback__
             raise error  # a bug: Flask's own handle_exception takes it from here
         return self._respond(error)
 
@@ -107,6 +108,9 @@ class ErrorResponder:
         signal and log line: the event is sent once the response is known (the app's 500
         handler may still fail), and every other capture of the exception is dropped."""
         record = request_error(request.environ)
+        if record.cause is error and record.traceback is not None:
+            # Logs and events show where it was raised, not the guard re-raising it.
+            error.__traceback__, record.traceback = record.traceback, None
         if record.cause is error and record.error_id is not None:
             return
         record.cause, record.error_id, record.captured = error, new_error_id(), False
