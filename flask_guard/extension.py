@@ -83,7 +83,7 @@ class FlaskGuard:
         responder = install_error_handler(
             app, config.error_format, config.json_errors, config.log_tracebacks, reporter
         )
-        app.wsgi_app = GuardMiddleware(app.wsgi_app, policy, responder)  # type: ignore[method-assign]
+        app.wsgi_app = GuardMiddleware(app, app.wsgi_app, policy, responder)  # type: ignore[method-assign]
         if config.health_path is not None:
             install_health(app, config.health_path, config.health_critical_breakers)
         if config.metrics_path is not None:

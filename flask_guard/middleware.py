@@ -10,19 +10,27 @@ Sentry scope of its own.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .handlers import ERROR_ID_HEADER, ErrorResponder
-from .request_id import ENVIRON_KEY, RequestIdPolicy
+from .request_id import (
+    ENVIRON_KEY,
+    RequestIdPolicy,
+    forget_pending_request_id,
+    pending_request_id,
+    with_request_id_on_g,
+)
 from .sentry import enter_request_scope
 
 if TYPE_CHECKING:
     from _typeshed import OptExcInfo
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+    from flask import Flask
 
 _ALLOW_ORIGIN = "access-control-allow-origin"
 _EXPOSE = "access-control-expose-headers"
 _ERROR_ID = ERROR_ID_HEADER.lower()
+_SENT = object()
 
 Write = Callable[[bytes], object]
 
@@ -31,8 +39,14 @@ class GuardMiddleware:
     """Wrap a Flask app's ``wsgi_app`` (see the module docstring)."""
 
     def __init__(
-        self, wsgi_app: WSGIApplication, policy: RequestIdPolicy, responder: ErrorResponder
+        self,
+        app: Flask,
+        wsgi_app: WSGIApplication,
+        policy: RequestIdPolicy,
+        responder: ErrorResponder,
     ) -> None:
+        self._app = app
+        self._globals_class = app.app_ctx_globals_class
         self._wsgi_app = wsgi_app
         self._policy = policy
         self._responder = responder
@@ -42,22 +56,51 @@ class GuardMiddleware:
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         request_id = self._policy.assign(environ)
-        exchange = _Exchange(self, environ, start_response)
+        # The app's status and headers are held back until it returns, so that an exception
+        # escaping Flask after them (a teardown function raising) can still replace them.
+        held: list[Any] = []
+
+        def start(
+            status: str, headers: list[tuple[str, str]], exc_info: OptExcInfo | None = None
+        ) -> Write:
+            streamed = self.complete(environ, status, headers)
+            if held and held[0] is _SENT:  # an app that starts lazily, from its body iterator
+                return start_response(status, headers, exc_info)
+            held[:] = (status, headers, streamed)
+
+            def write(data: bytes) -> object:  # the legacy write callable starts the response
+                if held[0] is not _SENT:
+                    held[:] = (_SENT, start_response(held[0], held[1]), False)
+                return held[1](data)
+
+            return write
+
         scoped = enter_request_scope()
+        if self._app.app_ctx_globals_class is not self._globals_class:
+            with_request_id_on_g(self._app)  # the app replaced it after init_app
+            self._globals_class = self._app.app_ctx_globals_class
+        token = pending_request_id(request_id)
         try:
-            body = self._wsgi_app(environ, exchange.start)
+            body = self._wsgi_app(environ, start)
         except Exception as error:
             if self._responder.propagates:
                 self._responder.propagated(environ, error)
                 raise
-            if exchange.sent:
+            if held and held[0] is _SENT:
                 raise
             status, headers, page = self._responder.escaped(environ, error)
             headers.append((self._header, request_id))
-            exchange.replace(status, headers)
+            start_response(status, headers)
             return page
-        exchange.send()
-        if exchange.streamed:
+        finally:
+            forget_pending_request_id(token)
+        if not held:
+            held.append(_SENT)
+            return body
+        if held[0] is _SENT:
+            return body
+        start_response(held[0], held[1])
+        if held[2]:
             return _WatchedBody(body, self._responder, environ, scoped)
         return body
 
@@ -93,63 +136,6 @@ class GuardMiddleware:
                     headers[index] = (name, ", ".join([value, *missing]))
                 return
         headers.append(("Access-Control-Expose-Headers", ", ".join(self._exposed)))
-
-
-class _Exchange:
-    """One request's ``start_response``, held back until the app has returned, so that an
-    exception escaping Flask after it (a teardown function raising) can still replace it."""
-
-    __slots__ = (
-        "_environ",
-        "_headers",
-        "_middleware",
-        "_start_response",
-        "_status",
-        "_write",
-        "sent",
-        "streamed",
-    )
-
-    def __init__(
-        self, middleware: GuardMiddleware, environ: WSGIEnvironment, start_response: StartResponse
-    ) -> None:
-        self._middleware = middleware
-        self._environ = environ
-        self._start_response = start_response
-        self._status: str | None = None
-        self._write: Write | None = None
-        self.sent = False
-
-    def start(
-        self, status: str, headers: list[tuple[str, str]], exc_info: OptExcInfo | None = None
-    ) -> Write:
-        """The ``start_response`` the app calls."""
-        self.streamed = self._middleware.complete(self._environ, status, headers)
-        if self.sent:  # an app that starts its response lazily, from its body iterator
-            return self._start_response(status, headers, exc_info)
-        self._status, self._headers = status, headers
-        return self.write
-
-    def write(self, data: bytes) -> object:
-        """The legacy ``write`` callable: starts the response first."""
-        if self._write is None:
-            self.send()
-        assert self._write is not None
-        return self._write(data)
-
-    def send(self) -> None:
-        """Pass the held-back ``start_response`` on, if the app made it."""
-        if not self.sent:
-            self.sent = True
-            if self._status is not None:
-                self._write = self._start_response(self._status, self._headers)
-            else:
-                self.streamed = False
-
-    def replace(self, status: str, headers: list[tuple[str, str]]) -> None:
-        """Start the response with ``status`` and ``headers`` instead of the app's."""
-        self.sent = True
-        self._write = self._start_response(status, headers)
 
 
 class _WatchedBody:

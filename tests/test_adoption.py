@@ -11,7 +11,8 @@ from typing import NoReturn
 
 import pytest
 import requests
-from flask import Blueprint, Flask, Response, abort, got_request_exception, stream_with_context
+from flask import Blueprint, Flask, Response, abort, g, got_request_exception, stream_with_context
+from flask.ctx import _AppCtxGlobals
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from flask_guard import ApiError, CircuitOpenError, FlaskGuard, GuardConfigError, signals
@@ -592,3 +593,19 @@ def test_error_handled_is_sent_once_when_the_app_handler_answers() -> None:
     (call,) = calls
     assert isinstance(call["error"], LedgerError)
     assert (call["error_id"], call["status"]) == (response.headers["X-Error-ID"], 503)
+
+
+def test_g_request_id_survives_an_app_globals_class_of_its_own() -> None:
+    class Own(_AppCtxGlobals):
+        flavour = "own"
+
+    app = make_app()
+    FlaskGuard(app)
+    app.app_ctx_globals_class = Own
+
+    @app.get("/who")
+    def who() -> dict[str, object]:
+        return {"id": g.request_id, "flavour": g.flavour, "get": g.get("request_id")}
+
+    body = app.test_client().get("/who", headers={"X-Request-ID": "req-g"}).get_json()
+    assert body == {"id": "req-g", "flavour": "own", "get": "req-g"}
