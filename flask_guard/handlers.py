@@ -14,9 +14,10 @@ import logging
 import re
 import weakref
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from flask import Flask, has_request_context, request
+from flask import Request as FlaskRequest
 from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.sansio.response import Response
@@ -123,7 +124,8 @@ class ErrorResponder:
             self._capture(record, INTERNAL_ERROR, environ, _escaped_path(environ))
 
     def _respond(self, error: HTTPException | Exception) -> Response:
-        environ = request.environ
+        incoming = _current_request()
+        environ = incoming.environ
         record = request_error(environ)
         cause = _original(error)
         if record.cause is not cause:
@@ -137,20 +139,22 @@ class ErrorResponder:
         error_id = record.assign_id()
         request_id = current_request_id()
         try:
-            response = self._render(report, error_id, request_id)
+            response = self._render(report, error_id, request_id, incoming)
         except Exception:
             _log.exception("Rendering the response for error %s failed", error_id)
             report = INTERNAL_ERROR
-            body = minimal_body(self._build, error_id, request_id, request.path)
+            body = minimal_body(self._build, error_id, request_id, incoming.path)
             response = self._response(body, 500, self._mimetype)
         response.headers[ERROR_ID_HEADER] = error_id
         expected = report is not INTERNAL_ERROR
-        self._account(record, report, environ, request.method, _route(), expected)
+        self._account(record, report, environ, incoming.method, _route(incoming), expected)
         return response
 
-    def _render(self, report: ErrorReport, error_id: str, request_id: str | None) -> Response:
-        path = request.path
-        if wants_json(self._json_errors, request.environ.get("HTTP_ACCEPT"), path):
+    def _render(
+        self, report: ErrorReport, error_id: str, request_id: str | None, incoming: Request
+    ) -> Response:
+        path = incoming.path
+        if wants_json(self._json_errors, incoming.environ.get("HTTP_ACCEPT"), path):
             body = self._json(self._build(report, error_id, request_id, path))
             response = self._response(body, report.status, self._mimetype)
         else:
@@ -294,11 +298,18 @@ def _wrap(app: Flask, name: str, first: Callable[[Exception], None]) -> None:
     setattr(app, name, wrapped)
 
 
-def _route() -> str:
+def _current_request() -> FlaskRequest:
+    """Return the request itself, not its proxy: each access to the proxy costs a lookup."""
+    found: FlaskRequest = cast("Any", request)._get_current_object()
+    return found
+
+
+def _route(incoming: FlaskRequest | None = None) -> str:
     """Return the matched URL rule, or the escaped path when no rule matched."""
-    if request.url_rule is not None:
-        return request.url_rule.rule
-    return request.path.encode("unicode_escape").decode("ascii")
+    incoming = incoming or _current_request()
+    if incoming.url_rule is not None:
+        return incoming.url_rule.rule
+    return incoming.path.encode("unicode_escape").decode("ascii")
 
 
 def _escaped_path(environ: WSGIEnvironment) -> str:
