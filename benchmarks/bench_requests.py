@@ -1,13 +1,15 @@
-"""Happy-path cost of a guarded app against plain Flask, through the WSGI interface.
+"""Happy-path cost of a guarded app against plain Flask, through the WSGI interface, and the
+cost of its error path (a 404 and an unhandled exception) next to plain Flask's.
 
 Run: ``python benchmarks/bench_requests.py`` (``--smoke`` to check it runs).
-Goal: guarded / plain <= 1.15.
+Goal: guarded / plain <= 1.15 on the happy path.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from flask import Flask
 from werkzeug.test import EnvironBuilder
@@ -31,16 +33,22 @@ def make_app(guarded: bool, **config: object) -> Flask:
     def order(order_id: int) -> dict[str, object]:
         return {"id": order_id, "status": "paid"}
 
+    @app.get("/crash")
+    def crash() -> NoReturn:
+        raise RuntimeError("boom")
+
     return app
 
 
-def wsgi_call(app: Flask, headers: list[tuple[str, str]]) -> Callable[[], object]:
-    environ = EnvironBuilder(path="/orders/42", headers=headers).get_environ()
+def wsgi_call(
+    app: Flask, headers: list[tuple[str, str]], path: str = "/orders/42", status: str = "200"
+) -> Callable[[], object]:
+    environ = EnvironBuilder(path=path, headers=headers).get_environ()
 
     def start_response(
-        status: str, headers: list[tuple[str, str]], exc_info: OptExcInfo | None = None
+        got: str, headers: list[tuple[str, str]], exc_info: OptExcInfo | None = None
     ) -> Callable[[bytes], object]:
-        assert status.startswith("200")
+        assert got.startswith(status), got
         return len
 
     def call() -> object:
@@ -65,6 +73,19 @@ def main() -> None:
         print(f"{name:30} {seconds * 1e6:8.2f} us/request   {seconds / plain:5.2f}x plain")
     worst = max(best.values()) / plain
     print(f"guarded / plain (worst case): {worst:.2f}x   goal <= {GOAL}x")
+
+    logging.disable(logging.CRITICAL)  # measure the error path, not the terminal
+    quiet = {"PROPAGATE_EXCEPTIONS": False}
+    errors = {
+        "plain Flask 404": wsgi_call(make_app(False), [], "/nowhere", "404"),
+        "guarded 404": wsgi_call(make_app(True), [], "/nowhere", "404"),
+        "plain Flask 500": wsgi_call(make_app(False, **quiet), [], "/crash", "500"),
+        "guarded 500": wsgi_call(make_app(True, **quiet), [], "/crash", "500"),
+    }
+    best = best_per_call(errors, calls // 5 or 1, rounds)
+    for name, seconds in best.items():
+        peer = best[name.replace("guarded", "plain Flask")]
+        print(f"{name:30} {seconds * 1e6:8.2f} us/request   {seconds / peer:5.2f}x plain")
 
 
 if __name__ == "__main__":

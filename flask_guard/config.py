@@ -20,6 +20,8 @@ from .deadline import MAX_BUDGET
 from .session import SESSION_OPTION_RULES, SessionSettings
 
 ErrorFormat = Literal["envelope", "problem"]
+JsonErrors = Literal["negotiate", "always"] | tuple[str, ...]
+LogTracebacks = Literal["unexpected", "always"]
 
 #: Every configuration key with its default value.
 DEFAULTS: dict[str, object] = {
@@ -51,6 +53,8 @@ DEFAULTS: dict[str, object] = {
     "GUARD_METRICS_PATH": None,
     "GUARD_HEALTH_TOKEN": None,
     "GUARD_EXPOSE_UPSTREAM_NAMES": False,
+    "GUARD_JSON_ERRORS": "negotiate",
+    "GUARD_LOG_TRACEBACKS": "unexpected",
 }
 
 _HEADER_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
@@ -89,6 +93,8 @@ class GuardConfig:
     health_critical_breakers: tuple[str, ...]
     log_json: bool
     metrics_path: str | None
+    json_errors: JsonErrors
+    log_tracebacks: LogTracebacks
     health_token: str | None = None
     expose_upstream_names: bool = False
 
@@ -130,6 +136,8 @@ def load_config(app_config: Mapping[str, object], overrides: Mapping[str, object
         metrics_path=_metrics_path(values, "GUARD_METRICS_PATH"),
         health_token=_token(values, "GUARD_HEALTH_TOKEN"),
         expose_upstream_names=_bool(values, "GUARD_EXPOSE_UPSTREAM_NAMES"),
+        json_errors=_json_errors(values, "GUARD_JSON_ERRORS"),
+        log_tracebacks=_log_tracebacks(values, "GUARD_LOG_TRACEBACKS"),
     )
 
 
@@ -150,6 +158,25 @@ def _error_format(values: Mapping[str, object], key: str) -> ErrorFormat:
     if value == "envelope" or value == "problem":
         return value
     raise _invalid(key, value, '"envelope" or "problem"')
+
+
+def _json_errors(values: Mapping[str, object], key: str) -> JsonErrors:
+    value = values[key]
+    if value == "negotiate" or value == "always":
+        return value
+    if isinstance(value, list | tuple) and all(
+        isinstance(p, str) and p.startswith("/") for p in value
+    ):
+        return tuple(value)
+    allowed = '"negotiate", "always" or a list of path prefixes such as ["/api/"]'
+    raise _invalid(key, value, allowed)
+
+
+def _log_tracebacks(values: Mapping[str, object], key: str) -> LogTracebacks:
+    value = values[key]
+    if value == "unexpected" or value == "always":
+        return value
+    raise _invalid(key, value, '"unexpected" or "always"')
 
 
 def _header_name(values: Mapping[str, object], key: str) -> str:

@@ -15,7 +15,7 @@ from werkzeug.exceptions import BadRequest, HTTPException, InternalServerError
 
 from .breaker_policy import CircuitOpenError
 from .errors import ApiError, BulkheadFullError, DeadlineExceeded
-from .session import ResponseTooLarge, upstream_host
+from .session import ResponseTooLarge, UpstreamServerError, upstream_host
 
 INTERNAL_ERROR_CODE = "INTERNAL_SERVER_ERROR"
 INTERNAL_ERROR_MESSAGE = (
@@ -80,7 +80,16 @@ def report_for(error: Exception) -> ErrorReport:
         return _report_for_http(error, error.code)
     if isinstance(error, requests.RequestException):
         return _report_for_upstream(error)
+    if isinstance(error, UpstreamServerError):
+        details = ({"upstream": upstream_host(error.response.url)},)
+        return ErrorReport(502, "BAD_GATEWAY", BAD_GATEWAY_MESSAGE, details)
     return INTERNAL_ERROR
+
+
+def is_expected(error: BaseException) -> bool:
+    """Return whether ``error`` is a failure the app meant or foresaw (an ``ApiError``, an
+    HTTP error, an open breaker, an upstream down, slow or failing), not a bug."""
+    return isinstance(error, Exception) and report_for(error) is not INTERNAL_ERROR
 
 
 def _report_for_upstream(error: requests.RequestException) -> ErrorReport:
@@ -117,7 +126,7 @@ def _report_for_http(error: HTTPException, status: int) -> ErrorReport:
     headers = tuple(
         (name, value) for name, value in error.get_headers() if name.lower() != "content-type"
     )
-    message = error.description or _phrase(status)
+    message = error.description or phrase(status)
     if isinstance(error, BadRequest) and _caused_by_undecodable_body(error):
         message = MALFORMED_JSON_MESSAGE
     return ErrorReport(status, http_error_code(error), message, headers=headers)
@@ -167,7 +176,7 @@ def problem_body(
     """Return an RFC 9457 problem object with ``code``, ``error_id`` and ``request_id`` members."""
     problem: dict[str, object] = {
         "type": "about:blank",
-        "title": _phrase(report.status),
+        "title": phrase(report.status),
         "status": report.status,
         "detail": report.message,
         "instance": path,
@@ -185,7 +194,8 @@ def minimal_body(build: BodyBuilder, error_id: str, request_id: str | None, path
     return json.dumps(build(INTERNAL_ERROR, error_id, request_id, path))
 
 
-def _phrase(status: int) -> str:
+def phrase(status: int) -> str:
+    """Return the reason phrase of ``status``, or ``"Error"`` for an unknown one."""
     try:
         return HTTPStatus(status).phrase
     except ValueError:

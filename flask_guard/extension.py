@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import weakref
 from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar
 
@@ -18,6 +19,7 @@ from .environment import warn_unread_variables
 from .handlers import install_error_handler
 from .health import install_health
 from .logs import install_json_logs
+from .middleware import GuardMiddleware
 from .misuse import checked, watch
 from .registry import BreakerRegistry
 from .request_id import install_request_ids
@@ -59,7 +61,8 @@ class FlaskGuard:
         #: The bulkheads declared with :meth:`bulkhead`, by name.
         self.bulkheads: dict[str, Bulkhead] = {}
         # The sessions of the apps served, for use outside an app context when there is one.
-        self._sessions: list[requests.Session] = []
+        # Each app owns its session: the guard must not keep the apps of a factory alive.
+        self._sessions: weakref.WeakSet[requests.Session] = weakref.WeakSet()
         if app is not None:
             self.init_app(app)
 
@@ -85,10 +88,13 @@ class FlaskGuard:
             raise GuardConfigError(str(error)) from None
         reporter = setup_sentry(app, config.sentry)
         session = shared_session(config.http, request_id_header=config.request_id_header)
-        install_request_ids(app, config.request_id_header, config.trust_request_id)
+        policy = install_request_ids(app, config.request_id_header, config.trust_request_id)
         install_safe_json(app)
         install_request_budget(app, config.request_timeout, config.trust_request_id)
-        install_error_handler(app, config.error_format, reporter)
+        responder = install_error_handler(
+            app, config.error_format, config.json_errors, config.log_tracebacks, reporter
+        )
+        app.wsgi_app = GuardMiddleware(app, app.wsgi_app, policy, responder)  # type: ignore[method-assign]
         if config.health_path is not None:
             install_health(
                 app, config.health_path, config.health_critical_breakers, config.health_token
@@ -100,7 +106,7 @@ class FlaskGuard:
         if config.log_json:
             install_json_logs(app)
         app.cli.add_command(guard_cli)
-        self._sessions.append(session)
+        self._sessions.add(session)
         app.extensions["guard"] = self
         app.extensions["guard.config"] = config
         app.extensions["guard.session"] = session
@@ -120,8 +126,9 @@ class FlaskGuard:
         if has_app_context() and "guard.session" in current_app.extensions:
             session: requests.Session = current_app.extensions["guard.session"]
             return session
-        if len(self._sessions) == 1:
-            return self._sessions[0]
+        sessions = list(self._sessions)
+        if len(sessions) == 1:
+            return sessions[0]
         raise RuntimeError(
             "guard.session needs an app: call init_app first, or, when this FlaskGuard serves "
             "several apps, use guard.session inside an app context"

@@ -1,16 +1,29 @@
-"""Turn every exception a request raises into an error response; log it and signal it."""
+"""Answer what the app's own error handlers do not, and give every error an id, one log
+line and (5xx) one Sentry event, whoever built its response.
+
+Flask's own handling stays in charge: the guard's handler is registered for
+:class:`Exception` at app level, so every handler of the app (by status code, by a more
+specific class, on a blueprint) is found first; an unexpected exception is handed back to
+Flask's ``handle_exception`` (``got_request_exception``, ``app.log_exception``,
+``PROPAGATE_EXCEPTIONS``, then the app's 500 handler if it has one).
+"""
 
 from __future__ import annotations
 
 import logging
-import uuid
+import re
+import weakref
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, cast
 
-from flask import Flask, request
+from flask import Flask, has_request_context, request
+from flask import Request as FlaskRequest
 from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.sansio.response import Response
+from werkzeug.wrappers import Request
 
-from .breaker_policy import CircuitOpenError
-from .config import ErrorFormat
+from .config import ErrorFormat, JsonErrors, LogTracebacks
 from .envelope import (
     ENVELOPE_MIMETYPE,
     INTERNAL_ERROR,
@@ -18,109 +31,299 @@ from .envelope import (
     BodyBuilder,
     ErrorReport,
     envelope_body,
+    is_expected,
     minimal_body,
     problem_body,
     report_for,
 )
-from .request_id import current_request_id
+from .error_log import install_error_ids_on, log_error
+from .error_page import HTML_MIMETYPE, html_page, wants_json
+from .error_state import RequestError, new_error_id, request_error
+from .request_id import ENVIRON_KEY, current_request_id
 from .sentry import SentryReporter
 from .signals import error_handled, send_safely
 
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIEnvironment
+
 _log = logging.getLogger(__name__)
 
+#: The header carrying the error id on every error response.
+ERROR_ID_HEADER = "X-Error-ID"
 
-def new_error_id() -> str:
-    """Return a new error id: 32 lowercase hex characters."""
-    return uuid.uuid4().hex
+WsgiHeaders = list[tuple[str, str]]
 
 
-def install_error_handler(app: Flask, error_format: ErrorFormat, reporter: SentryReporter) -> None:
-    """Answer every error ``app`` does not handle more specifically with a JSON error.
+class ErrorResponder:
+    """Render, log, report and signal the errors of one app."""
 
-    The handler is registered for :class:`Exception` at app level, so Flask's lookup order
-    still prefers handlers the application registers for a status code, for a more specific
-    exception class, or on a blueprint.
-    """
-    if error_format == "problem":
-        build, mimetype = problem_body, PROBLEM_MIMETYPE
-    else:
-        build, mimetype = envelope_body, ENVELOPE_MIMETYPE
+    def __init__(
+        self,
+        app: Flask,
+        error_format: ErrorFormat,
+        json_errors: JsonErrors,
+        tracebacks: LogTracebacks,
+        reporter: SentryReporter,
+    ) -> None:
+        self._app = weakref.ref(app)
+        self._build: BodyBuilder = problem_body if error_format == "problem" else envelope_body
+        self._mimetype = PROBLEM_MIMETYPE if error_format == "problem" else ENVELOPE_MIMETYPE
+        self._json_errors = json_errors
+        self._tracebacks: LogTracebacks = tracebacks
+        self._reporter = reporter
 
-    def handle_error(error: Exception) -> Response | HTTPException:
+    @property
+    def propagates(self) -> bool:
+        """Whether Flask re-raises unhandled exceptions (as in debug mode and tests)."""
+        app = self._app()
+        if app is None:
+            return False
+        propagate = app.config["PROPAGATE_EXCEPTIONS"]
+        if propagate is None:
+            return app.testing or bool(app.debug)
+        return bool(propagate)
+
+    def handle(self, error: Exception) -> Response | HTTPException:
+        """The app-level handler for :class:`Exception`: what no other handler took."""
         if isinstance(error, HTTPException):
             if error.code is None or error.code < 400 or error.response is not None:
                 return error  # a redirect, or a response the application built itself
-        elif report_for(error) is INTERNAL_ERROR and _propagates(app):
-            raise error  # a bug: Flask would re-raise it for the debugger and test runners
-        return respond(app, error, build, mimetype, reporter)
+        elif not is_expected(error):
+            request_error(request.environ).traceback = error.__traceback__
+            raise error  # a bug: Flask's own handle_exception takes it from here
+        return self._respond(error)
 
-    app.register_error_handler(Exception, handle_error)
+    def note(self, error: Exception) -> None:
+        """Remember ``error`` as the cause of the response some handler is about to build."""
+        record = request_error(request.environ)
+        if record.cause is not error:
+            record.cause, record.error_id, record.logged, record.captured = (
+                error,
+                None,
+                False,
+                False,
+            )
 
+    def unexpected(self, error: Exception) -> None:
+        """Give an exception Flask is about to handle as unexpected its id, before Flask's
+        signal and log line: the event is sent once the response is known (the app's 500
+        handler may still fail), and every other capture of the exception is dropped."""
+        record = request_error(request.environ)
+        if record.cause is error and record.traceback is not None:
+            # Logs and events show where it was raised, not the guard re-raising it.
+            error.__traceback__, record.traceback = record.traceback, None
+        if record.cause is error and record.error_id is not None:
+            return
+        record.cause, record.error_id, record.captured = error, new_error_id(), False
+        record.logged = True  # by Flask's app.log_exception, which ErrorIdFilter completes
 
-def respond(
-    app: Flask,
-    error: Exception,
-    build: BodyBuilder,
-    mimetype: str,
-    reporter: SentryReporter,
-) -> Response:
-    """Render, log, report and signal ``error``; fall back to a minimal 500 if rendering fails.
+    def propagated(self, environ: WSGIEnvironment, error: Exception) -> None:
+        """Report an exception Flask re-raises (``PROPAGATE_EXCEPTIONS``) that has an id."""
+        record = request_error(environ)
+        if record.cause is error and record.error_id is not None and not record.captured:
+            self._capture(record, INTERNAL_ERROR, environ, _escaped_path(environ))
 
-    With Sentry on, the error id is the id of the Sentry event.
-    """
-    report = report_for(error)
-    error_id = new_error_id()
-    request_id = current_request_id()
-    try:
-        response = app.json.response(build(report, error_id, request_id, request.path))
-        response.status_code = report.status
-        response.mimetype = mimetype
+    def _respond(self, error: HTTPException | Exception) -> Response:
+        incoming = _current_request()
+        environ = incoming.environ
+        record = request_error(environ)
+        cause = _original(error)
+        if record.cause is not cause:
+            record.cause, record.error_id, record.logged, record.captured = (
+                cause,
+                None,
+                False,
+                False,
+            )
+        report = report_for(error)
+        error_id = record.assign_id()
+        request_id = current_request_id()
+        try:
+            response = self._render(report, error_id, request_id, incoming)
+        except Exception:
+            _log.exception("Rendering the response for error %s failed", error_id)
+            report = INTERNAL_ERROR
+            body = minimal_body(self._build, error_id, request_id, incoming.path)
+            response = self._response(body, 500, self._mimetype)
+        response.headers[ERROR_ID_HEADER] = error_id
+        expected = report is not INTERNAL_ERROR
+        self._account(record, report, environ, incoming.method, _route(incoming), expected)
+        return response
+
+    def _render(
+        self, report: ErrorReport, error_id: str, request_id: str | None, incoming: Request
+    ) -> Response:
+        path = incoming.path
+        if wants_json(self._json_errors, incoming.environ.get("HTTP_ACCEPT"), path):
+            body = self._json(self._build(report, error_id, request_id, path))
+            response = self._response(body, report.status, self._mimetype)
+        else:
+            page = html_page(report, error_id, request_id)
+            response = self._response(page, report.status, HTML_MIMETYPE)
         response.headers.extend(report.headers)
-    except Exception:
-        _log.exception("Rendering the response for error %s failed", error_id)
-        report = INTERNAL_ERROR
-        body = minimal_body(build, error_id, request_id, request.path)
-        response = app.response_class(body, status=500, mimetype=mimetype)
-    response.headers["X-Error-ID"] = error_id
-    _log_error(error, report, error_id, request_id)
-    if reporter.wants(error, report):
-        reporter.capture(_original(error), report, error_id, request_id, _route())
-    send_safely(error_handled, app, error=error, error_id=error_id, status=report.status)
-    return response
+        return response
+
+    def _json(self, body: dict[str, object]) -> str:
+        app = self._app()
+        assert app is not None  # a request of the app is running
+        return app.json.dumps(body)
+
+    def _response(self, body: str, status: int, mimetype: str) -> Response:
+        app = self._app()
+        assert app is not None  # a request of the app is running
+        return app.response_class(body, status=status, mimetype=mimetype)
+
+    def finish(self, environ: WSGIEnvironment, status: int, headers: WsgiHeaders) -> None:
+        """Give an error response the app built itself its id; log and report it once."""
+        record = request_error(environ)
+        error_id = record.assign_id()
+        headers.append((ERROR_ID_HEADER, error_id))
+        cause = record.cause
+        report = ErrorReport(status, _code(status), "")
+        expected = not isinstance(cause, Exception) or is_expected(cause)
+        if isinstance(cause, Exception) and expected:
+            own = report_for(cause)
+            if own.status == status:
+                report = own
+        route = _route() if has_request_context() else _escaped_path(environ)
+        self._account(record, report, environ, environ["REQUEST_METHOD"], route, expected)
+
+    def escaped(
+        self, environ: WSGIEnvironment, error: Exception
+    ) -> tuple[str, WsgiHeaders, list[bytes]]:
+        """Answer an exception that escaped Flask's handling: a 500 with both ids.
+
+        An error still unreported when this one escaped (the app's 500 handler failing on
+        it) lends it its id: one event, in which this exception has the first one chained.
+        """
+        record = request_error(environ)
+        if record.cause is not error:
+            if record.error_id is None or record.captured:
+                record.error_id = None
+            record.cause, record.logged, record.captured = error, False, False
+        error_id = record.assign_id()
+        request_id = environ.get(ENVIRON_KEY)
+        incoming = Request(environ)
+        path = _escaped_path(environ)
+        self._account(record, INTERNAL_ERROR, environ, incoming.method, path, expected=False)
+        if wants_json(self._json_errors, environ.get("HTTP_ACCEPT"), incoming.path):
+            body = minimal_body(self._build, error_id, request_id, incoming.path)
+            mimetype = self._mimetype
+        else:
+            body, mimetype = html_page(INTERNAL_ERROR, error_id, request_id), HTML_MIMETYPE
+        data = body.encode()
+        headers = [
+            ("Content-Type", f"{mimetype}; charset=utf-8"),
+            ("Content-Length", str(len(data))),
+            (ERROR_ID_HEADER, error_id),
+        ]
+        return "500 INTERNAL SERVER ERROR", headers, [data]
+
+    def stream_failed(self, environ: WSGIEnvironment, error: Exception) -> None:
+        """Log and report a response body that failed after its headers were sent."""
+        record = RequestError(cause=error)
+        route = _escaped_path(environ)
+        self._account(record, INTERNAL_ERROR, environ, environ["REQUEST_METHOD"], route, False)
+
+    def _account(
+        self,
+        record: RequestError,
+        report: ErrorReport,
+        environ: WSGIEnvironment,
+        method: str,
+        route: str,
+        expected: bool,
+    ) -> None:
+        """Log, report and signal ``record`` once each."""
+        error_id = record.assign_id()
+        request_id = environ.get(ENVIRON_KEY)
+        cause = record.cause
+        if not record.logged:
+            record.logged = True
+            log_error(
+                method,
+                route,
+                report.status,
+                report.code,
+                cause,
+                error_id,
+                request_id,
+                expected=expected,
+                tracebacks=self._tracebacks,
+            )
+        if not record.captured and isinstance(cause, Exception):
+            self._capture(record, report, environ, route)
+        app = self._app()
+        if app is not None and isinstance(cause, Exception):
+            send_safely(error_handled, app, error=cause, error_id=error_id, status=report.status)
+
+    def _capture(
+        self, record: RequestError, report: ErrorReport, environ: WSGIEnvironment, route: str
+    ) -> None:
+        cause = record.cause
+        record.captured = True
+        if isinstance(cause, Exception) and self._reporter.wants(cause, report):
+            request_id = environ.get(ENVIRON_KEY)
+            self._reporter.capture(cause, report, record.assign_id(), request_id, route, environ)
 
 
-def _log_error(
-    error: Exception, report: ErrorReport, error_id: str, request_id: str | None
-) -> None:
-    extra = {"error_id": error_id, "request_id": request_id or "-"}
-    args = (request.method, _route(), report.status, report.code, error_id, request_id)
-    message = "%s %s answered %s %s (error id %s, request id %s)"
-    if isinstance(error, CircuitOpenError):
-        # Shedding load is expected and can come by the thousand: the breaker's own WARNING
-        # on opening is the news, each rejection is routine.
-        _log.info(message, *args, extra=extra)
-    elif report.status >= 500:
-        _log.error(message, *args, exc_info=_original(error), extra=extra)
-    else:
-        _log.info(message, *args, extra=extra)
+def install_error_handler(
+    app: Flask,
+    error_format: ErrorFormat,
+    json_errors: JsonErrors,
+    tracebacks: LogTracebacks,
+    reporter: SentryReporter,
+) -> ErrorResponder:
+    """Answer every error ``app`` does not handle itself; give every error an id.
+
+    An :class:`Exception` handler the app registered already is kept: it answers everything.
+    """
+    responder = ErrorResponder(app, error_format, json_errors, tracebacks, reporter)
+    if Exception not in app.error_handler_spec[None][None]:
+        app.register_error_handler(Exception, responder.handle)
+    _wrap(app, "handle_user_exception", responder.note)
+    _wrap(app, "handle_exception", responder.unexpected)
+    install_error_ids_on(app.logger)
+    return responder
 
 
-def _route() -> str:
+def _wrap(app: Flask, name: str, first: Callable[[Exception], None]) -> None:
+    """Make ``app.<name>(error)`` call ``first(error)`` before Flask's own method."""
+    original: Callable[[Exception], Any] = getattr(app, name)
+
+    def wrapped(error: Exception) -> Any:
+        first(error)
+        return original(error)
+
+    setattr(app, name, wrapped)
+
+
+def _current_request() -> FlaskRequest:
+    """Return the request itself, not its proxy: each access to the proxy costs a lookup."""
+    found: FlaskRequest = cast("Any", request)._get_current_object()
+    return found
+
+
+def _route(incoming: FlaskRequest | None = None) -> str:
     """Return the matched URL rule, or the escaped path when no rule matched."""
-    if request.url_rule is not None:
-        return request.url_rule.rule
-    return request.path.encode("unicode_escape").decode("ascii")
+    incoming = incoming or _current_request()
+    if incoming.url_rule is not None:
+        return incoming.url_rule.rule
+    return incoming.path.encode("unicode_escape").decode("ascii")
+
+
+def _escaped_path(environ: WSGIEnvironment) -> str:
+    path = str(environ.get("PATH_INFO", "/"))
+    return path.encode("unicode_escape").decode("ascii")
+
+
+def _code(status: int) -> str:
+    """Return the envelope code of a status: 401 -> ``"UNAUTHORIZED"``."""
+    name = HTTP_STATUS_CODES.get(status, "Error").upper().replace("'", "")
+    return re.sub(r"[^A-Z0-9]+", "_", name).strip("_")
 
 
 def _original(error: Exception) -> BaseException:
     if isinstance(error, InternalServerError) and error.original_exception is not None:
         return error.original_exception
     return error
-
-
-def _propagates(app: Flask) -> bool:
-    """Return whether Flask would re-raise an unhandled exception (as in debug or testing)."""
-    propagate = app.config["PROPAGATE_EXCEPTIONS"]
-    if propagate is None:
-        return app.testing or bool(app.debug)
-    return bool(propagate)

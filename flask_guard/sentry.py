@@ -13,23 +13,30 @@ import threading
 import weakref
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sentry_sdk
 from flask import Flask, current_app, has_request_context, request
+from sentry_sdk.integrations.dedupe import DedupeIntegration
 from sentry_sdk.integrations.flask import FlaskIntegration
 from sentry_sdk.integrations.logging import ignore_logger
+from sentry_sdk.scope import Scope, add_global_event_processor
 from sentry_sdk.scrubber import DEFAULT_DENYLIST, DEFAULT_PII_DENYLIST, EventScrubber
 from sentry_sdk.utils import BadDsn, Dsn, event_from_exception
+from werkzeug.wrappers import Request
 
 from .breaker import CircuitBreaker
 from .breaker_policy import CircuitOpenError, CircuitState
 from .config import GuardConfigError, SentrySettings
 from .envelope import ErrorReport
+from .error_state import known_error
 from .errors import ApiError
 from .scrubbing import install_scrubbing
 from .sentry_delivery import GuardTransport, quiet_sentry_retries, watch_clients
 from .signals import breaker_state_changed, retry_attempted
+
+if TYPE_CHECKING:
+    from sentry_sdk._types import Event
 
 _log = logging.getLogger(__name__)
 
@@ -61,6 +68,7 @@ def setup_sentry(app: Flask, settings: SentrySettings) -> SentryReporter:
     # (whenever a client starts), which Sentry's dedupe would then prefer to the guard's.
     ignore_logger("flask_guard.*")
     install_scrubbing(settings.scrub_fields)
+    _drop_second_captures.install()
     if not sentry_sdk.get_client().is_active():
         dsn = app.config.get("SENTRY_DSN") or os.environ.get("SENTRY_DSN")
         if dsn:
@@ -123,12 +131,19 @@ class SentryReporter:
         error_id: str,
         request_id: str | None,
         route: str,
+        environ: dict[str, Any],
     ) -> None:
-        """Send ``error`` as the event ``error_id``; never raise."""
+        """Send ``error``, raised by the request of WSGI ``environ``, as the event
+        ``error_id``; never raise.
+
+        It is sent before anything else can capture the same exception (Flask's signal,
+        its ``Exception on …`` log line): Sentry's dedupe then drops those, never this one.
+        """
         client = sentry_sdk.get_client()
         if not client.is_active():
             return
         _BREAKERS.listen()
+        incoming = Request(environ)
         try:
             event, hint = event_from_exception(error, client_options=client.options)
             event["event_id"] = error_id
@@ -139,32 +154,98 @@ class SentryReporter:
                 "request_id": request_id or "-",
                 "error_code": report.code,
                 "http.status": str(report.status),
-                "http.method": request.method,
+                "http.method": incoming.method,
             }
-            event["request"] = self._request_data()
+            event["request"] = self._request_data(incoming)
             event["contexts"] = {"circuit_breakers": _BREAKERS.context()}
-            crumbs = _BREAKERS.crumbs() + request.environ.get(_REQUEST_CRUMBS, [])
+            crumbs = _BREAKERS.crumbs() + incoming.environ.get(_REQUEST_CRUMBS, [])
             event["breadcrumbs"] = {"values": crumbs}
             if isinstance(error, ApiError):
                 event["fingerprint"] = ["api-error", report.code]
+            DedupeIntegration.reset_last_seen()
             sentry_sdk.capture_event(event, hint=hint)
         except Exception:
             _log.warning("Sending error %s to Sentry failed", error_id, exc_info=True)
 
-    def _request_data(self) -> dict[str, object]:
+    def _request_data(self, incoming: Request) -> dict[str, object]:
         """Describe the request without secrets: no body, no cookies, no credentials."""
         return {
-            "url": request.base_url,
-            "method": request.method,
+            "url": incoming.base_url,
+            "method": incoming.method,
             "query_string": "&".join(
                 f"{key}={FILTERED if _normal(key) in self._scrubbed else value}"
-                for key, value in request.args.items(multi=True)
+                for key, value in incoming.args.items(multi=True)
             ),
             "headers": {
                 name: FILTERED if _normal(name) in self._scrubbed else value
-                for name, value in request.headers.items()
+                for name, value in incoming.headers.items()
             },
         }
+
+
+def enter_request_scope() -> bool:
+    """Give the running request an isolation scope of its own while a Sentry client is
+    active; return whether it did.
+
+    The request's breadcrumbs (its log lines) and scope data (a user, a tag) then never ride
+    on another request's event, as they would in a thread's shared scope. The scope is
+    created by the SDK when the request first uses it: a request that neither logs nor
+    reports anything pays one context-variable write, where forking the thread's scope
+    (``sentry_sdk.isolation_scope()``) would copy it on every request. Data set on a
+    thread's scope outside requests therefore does not reach request events: set
+    process-wide data on the global scope (``sentry_sdk.get_global_scope().set_tag(...)``).
+    """
+    # sentry_sdk.init binds its client to the global scope; asking it alone is 4x cheaper
+    # than get_client(), which walks the current and isolation scopes first.
+    if not Scope.get_global_scope().client.is_active():
+        return False
+    Scope.set_isolation_scope(None)  # type: ignore[arg-type]  # the SDK creates one on use
+    return True
+
+
+# Flask's "Request finalizing failed with an error while handling an error" line: an
+# after_request function failing again on the error response of the error already sent.
+_FINALIZING_FAILED = "Request finalizing failed"
+
+
+class _SecondCaptures:
+    """A global event processor dropping any other event for an error the guard gave an id.
+
+    Flask's signal (the stock FlaskIntegration) and its ``Exception on …`` log line (the
+    logging integration) capture the same exception with other ids, before the guard can
+    send its own (it waits until the response is known). Sentry's dedupe would then drop
+    the guard's event; :meth:`SentryReporter.capture` resets it first.
+    """
+
+    def __init__(self) -> None:
+        self._installed = False
+        self._lock = threading.Lock()
+
+    def install(self) -> None:
+        """Add the processor, once per process."""
+        with self._lock:
+            if not self._installed:
+                add_global_event_processor(self)
+                self._installed = True
+
+    def __call__(self, event: Event, hint: dict[str, Any]) -> Event | None:
+        if not hint or not has_request_context():
+            return event
+        error = known_error(request.environ)
+        if error is None or error.error_id is None or event.get("event_id") == error.error_id:
+            return event
+        exc_info = hint.get("exc_info")
+        if exc_info is not None and exc_info[1] is error.cause:
+            return None
+        record = hint.get("log_record")
+        if isinstance(record, logging.LogRecord) and str(record.msg).startswith(
+            _FINALIZING_FAILED
+        ):
+            return None
+        return event
+
+
+_drop_second_captures = _SecondCaptures()
 
 
 def _normal(name: str) -> str:

@@ -1,0 +1,52 @@
+"""What the guard knows of the error a request ran into, kept in that request's WSGI environ."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import MutableMapping
+from dataclasses import dataclass
+from types import TracebackType
+
+# The environ belongs to exactly one request, so the record cannot leak into another one.
+_ENVIRON_KEY = "flask_guard.error"
+
+
+def new_error_id() -> str:
+    """Return a new error id: 32 lowercase hex characters."""
+    return uuid.uuid4().hex
+
+
+@dataclass(slots=True)
+class RequestError:
+    """The error of one request: its cause, its id, and whether it was logged and reported.
+
+    Each is done once, by whichever step of Flask's handling sees the error first.
+    """
+
+    cause: BaseException | None = None
+    error_id: str | None = None
+    logged: bool = False
+    captured: bool = False
+    traceback: TracebackType | None = None
+    """The cause's traceback where it was raised, before the guard handed it back to Flask."""
+
+    def assign_id(self) -> str:
+        """Return the error id, giving the error one if it has none yet."""
+        if self.error_id is None:
+            self.error_id = new_error_id()
+        return self.error_id
+
+
+def request_error(environ: MutableMapping[str, object]) -> RequestError:
+    """Return the error record of the request ``environ`` describes, creating it."""
+    record = environ.get(_ENVIRON_KEY)
+    if not isinstance(record, RequestError):
+        record = RequestError()
+        environ[_ENVIRON_KEY] = record
+    return record
+
+
+def known_error(environ: MutableMapping[str, object]) -> RequestError | None:
+    """Return the error record of the request, or None if it ran into no error."""
+    record = environ.get(_ENVIRON_KEY)
+    return record if isinstance(record, RequestError) else None
