@@ -226,8 +226,9 @@ def test_guard_session_needs_an_app() -> None:
     with pytest.raises(RuntimeError, match="call init_app first"):
         FlaskGuard().session  # noqa: B018
     guard = FlaskGuard()
-    guard.init_app(make_app())
-    guard.init_app(Flask("second"))
+    apps = [make_app(), Flask("second")]  # alive: the guard holds its apps' sessions weakly
+    for app in apps:
+        guard.init_app(app)
     with pytest.raises(RuntimeError, match="several apps"):
         guard.session  # noqa: B018
 
