@@ -60,7 +60,10 @@ def gunicorn_url(tmp_path: Path) -> Iterator[str]:
                     requests.get(f"{url}/ping", timeout=1)
                     break
                 except requests.ConnectionError:
+                    assert process.poll() is None, "gunicorn exited before it served"
                     time.sleep(0.05)
+            else:
+                pytest.fail("gunicorn did not answer within 20 s")
             yield url
         finally:
             process.terminate()
