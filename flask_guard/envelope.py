@@ -92,6 +92,12 @@ def is_expected(error: BaseException) -> bool:
     return isinstance(error, Exception) and report_for(error) is not INTERNAL_ERROR
 
 
+def is_upstream_failure(error: BaseException) -> bool:
+    """Return whether ``error`` is an outgoing call that failed (down, slow, 5xx, redirect
+    loop), as opposed to a refusal the guard decided itself."""
+    return isinstance(error, requests.RequestException | UpstreamServerError)
+
+
 def _report_for_upstream(error: requests.RequestException) -> ErrorReport:
     """Describe a failed outgoing call by the upstream's host, never its full URL."""
     request = error.request

@@ -33,7 +33,7 @@ def wants_json(json_errors: JsonErrors, accept_header: str | None, path: str) ->
     Path prefixes: JSON under them, HTML elsewhere.
     """
     if json_errors == "negotiate":
-        if not accept_header or "html" not in accept_header:
+        if not accept_header or ("html" not in accept_header and "text/*" not in accept_header):
             return True
         accept = parse_accept_header(accept_header, MIMEAccept)
         return accept["text/html"] <= accept["application/json"]

@@ -32,6 +32,7 @@ from .envelope import (
     ErrorReport,
     envelope_body,
     is_expected,
+    is_upstream_failure,
     minimal_body,
     problem_body,
     report_for,
@@ -88,10 +89,24 @@ class ErrorResponder:
         if isinstance(error, HTTPException):
             if error.code is None or error.code < 400 or error.response is not None:
                 return error  # a redirect, or a response the application built itself
-        elif not is_expected(error):
+        elif not is_expected(error) or self._app_answers(error):
             request_error(request.environ).traceback = error.__traceback__
-            raise error  # a bug: Flask's own handle_exception takes it from here
+            raise error  # Flask's own handle_exception takes it from here
         return self._respond(error)
+
+    def _app_answers(self, error: Exception) -> bool:
+        """Return whether ``error`` is an upstream failure the app's own 500 handler answers.
+
+        Without the guard such a failure was the app's 500 (its handler rolled back, logged,
+        rendered); the guard's own refusals (ApiError, open breaker, full bulkhead, spent
+        budget) stay the guard's.
+        """
+        if not is_upstream_failure(error):
+            return False
+        app = self._app()
+        assert app is not None  # a request of the app is running
+        handler = app._find_error_handler(InternalServerError(), request.blueprints)
+        return handler is not None and handler != self.handle
 
     def note(self, error: Exception) -> None:
         """Remember ``error`` as the cause of the response some handler is about to build."""

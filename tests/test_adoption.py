@@ -81,6 +81,51 @@ def test_app_500_handler_answers_a_crash_and_the_response_gets_both_ids(
     assert error_id in record.getMessage()
 
 
+def test_app_500_handler_answers_an_upstream_failure_as_it_did_without_the_guard(
+    refused_url: str,
+) -> None:
+    app = make_app()
+    seen: list[BaseException | None] = []
+    signalled: list[BaseException] = []
+
+    @app.errorhandler(500)
+    def server_error(error: InternalServerError) -> tuple[str, int]:
+        seen.append(error.original_exception)  # e.g. where the app rolls back its session
+        return "our own oops page", 500
+
+    @app.get("/translate")
+    def translate() -> str:
+        return requests.get(refused_url, timeout=1).text
+
+    def on_exception(sender: Flask, exception: BaseException) -> None:
+        signalled.append(exception)
+
+    FlaskGuard(app)
+    with got_request_exception.connected_to(on_exception, app):
+        response = app.test_client().get("/translate")
+    assert (response.status_code, response.get_data(as_text=True)) == (500, "our own oops page")
+    assert isinstance(seen[0], requests.ConnectionError)
+    assert len(signalled) == 1
+    assert_ids(response)
+
+
+def test_guard_refusals_stay_the_guards_when_the_app_has_a_500_handler() -> None:
+    app = make_app()
+
+    @app.errorhandler(500)
+    def server_error(error: InternalServerError) -> tuple[str, int]:
+        return "our own oops page", 500
+
+    @app.get("/pay")
+    def pay() -> NoReturn:
+        raise ApiError.service_unavailable(retry_after=3)
+
+    FlaskGuard(app)
+    response = app.test_client().get("/pay")
+    assert response.status_code == 503
+    assert error_of(response)["code"] == "SERVICE_UNAVAILABLE"
+
+
 def test_app_500_handler_registered_after_the_guard_wins_too() -> None:
     app = crashing_app()
     FlaskGuard(app)
@@ -344,6 +389,8 @@ def test_propagation_still_reraises_escaped_exceptions() -> None:
         (BROWSER, False),
         ("text/html", False),
         ("application/json;q=0.5, text/html", False),
+        ("text/*", False),
+        ("text/plain", True),
     ],
 )
 def test_negotiate_gives_browsers_html_and_api_clients_json(
