@@ -10,6 +10,11 @@ from types import TracebackType
 # The environ belongs to exactly one request, so the record cannot leak into another one.
 _ENVIRON_KEY = "flask_guard.error"
 
+#: Set in a request's environ by a view whose 4xx/5xx reports a status rather than an error
+#: (``/health`` answering 503 to a load balancer every few seconds during an outage): it gets
+#: no error id and no log line.
+STATUS_REPORT_KEY = "flask_guard.status_report"
+
 
 def new_error_id() -> str:
     """Return a new error id: 32 lowercase hex characters."""

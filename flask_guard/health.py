@@ -11,6 +11,7 @@ from flask import Flask, Response, current_app, request
 from .breaker import CircuitBreaker
 from .breaker_policy import CircuitState
 from .bulkhead import Bulkhead, BulkheadStats
+from .error_state import STATUS_REPORT_KEY
 from .errors import ApiError
 from .routes import add_guard_route
 
@@ -109,6 +110,7 @@ def install_health(
         response = cast(Response, current_app.json.response(document))  # the app's class
         response.status_code = status
         response.headers["Cache-Control"] = "no-store"
+        request.environ[STATUS_REPORT_KEY] = True
         return response
 
     add_guard_route(app, "health", path, health, ["GET"])

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from .error_state import STATUS_REPORT_KEY
 from .handlers import ERROR_ID_HEADER, ErrorResponder
 from .request_id import (
     ENVIRON_KEY,
@@ -121,7 +122,7 @@ class GuardMiddleware:
                 has_error_id = True
         if not own_id:
             headers.append((self._header, environ[ENVIRON_KEY]))
-        if status[0] >= "4" and not has_error_id:
+        if status[0] >= "4" and not has_error_id and STATUS_REPORT_KEY not in environ:
             self._responder.finish(environ, int(status[:3]), headers)
         if cors:
             self._expose_ids(headers)

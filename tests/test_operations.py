@@ -52,6 +52,21 @@ def test_health_is_ok_when_every_breaker_is_closed() -> None:
     }
 
 
+def test_a_503_health_report_is_a_status_not_an_error_to_log(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    app, _ = ops_app(GUARD_HEALTH_CRITICAL_BREAKERS=["payments"])
+    client = app.test_client()
+    client.get("/pay")
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG):
+        polls = [client.get("/health") for _ in range(3)]
+    assert [poll.status_code for poll in polls] == [503, 503, 503]
+    assert all("X-Error-ID" not in poll.headers for poll in polls)
+    assert all("X-Request-ID" in poll.headers for poll in polls)
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("flask_guard")] == []
+
+
 def test_open_breaker_makes_health_degraded_but_200() -> None:
     app, _ = ops_app()
     client = app.test_client()
