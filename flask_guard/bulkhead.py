@@ -6,7 +6,6 @@ not use it keep theirs.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import inspect
 import threading
@@ -125,6 +124,8 @@ class Bulkhead:
         except IndexError:
             pass
         if self.max_wait:
+            import asyncio  # loaded by now: this runs in its event loop
+
             end = time.monotonic() + self.max_wait
             pause = _ASYNC_POLL_FIRST
             while (left := end - time.monotonic()) > 0:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import inspect
 import time
@@ -239,6 +238,10 @@ def _retry_async(
 
 
 async def _wait(sleep: Sleep | None, seconds: float) -> None:
-    waited = (sleep or asyncio.sleep)(seconds)
+    if sleep is None:
+        import asyncio  # loaded by now: this runs in its event loop
+
+        sleep = asyncio.sleep
+    waited = sleep(seconds)
     if inspect.isawaitable(waited):
         await waited
