@@ -70,6 +70,27 @@ def timeout(
     raise invalid(name, value, "seconds above 0, or a (connect, read) pair of them", error)
 
 
+def positive(name: str, value: object, error: type[ValueError] = ValueError) -> float:
+    """Return ``value`` if it is a finite number above 0."""
+    if _is_number(value) and value > 0:  # type: ignore[operator]
+        return value  # type: ignore[return-value]
+    raise invalid(name, value, "a number above 0", error)
+
+
+def non_negative(name: str, value: object, error: type[ValueError] = ValueError) -> float:
+    """Return ``value`` if it is a finite number, 0 or more."""
+    if _is_number(value) and value >= 0:  # type: ignore[operator]
+        return value  # type: ignore[return-value]
+    raise invalid(name, value, "a number, 0 or more", error)
+
+
+def optional_delay(name: str, value: object, error: type[ValueError] = ValueError) -> float | None:
+    """Return ``value`` if it is None or a finite number, 0 or more."""
+    if value is None or (_is_number(value) and value >= 0):  # type: ignore[operator]
+        return value  # type: ignore[return-value]
+    raise invalid(name, value, "a number of seconds, 0 or more, or None", error)
+
+
 def seconds(name: str, value: object, error: type[ValueError] = ValueError) -> float:
     """Return ``value`` if it is a finite number above 0."""
     if _is_number(value) and value > 0:  # type: ignore[operator]
