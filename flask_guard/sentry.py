@@ -11,7 +11,7 @@ import os
 import sys
 import threading
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .config import SentrySettings
 from .envelope import ErrorReport
@@ -82,23 +82,12 @@ class SentryReporter:
             return False
         return report.status >= 500 or self._settings.capture_4xx
 
-    def capture(
-        self,
-        error: BaseException,
-        report: ErrorReport,
-        error_id: str,
-        request_id: str | None,
-        route: str,
-        environ: dict[str, Any],
-    ) -> None:
-        """Send ``error``, raised by the request of WSGI ``environ``, as the event
-        ``error_id`` if a Sentry client is active; never raise."""
-        events = _loaded()
-        if events is None:
-            return
-        if self._sender is None:
+    def sender(self) -> EventSender | None:
+        """Return what sends this app's events once the SDK is in the process, else None
+        (its events are sent only while a client is active)."""
+        if self._sender is None and (events := _loaded()) is not None:
             self._sender = events.EventSender(self._settings)
-        self._sender.capture(error, report, error_id, request_id, route, environ)
+        return self._sender
 
 
 def enter_request_scope() -> bool:
