@@ -16,6 +16,17 @@ import requests
 import flask_guard
 
 HEAVY = ("sentry_sdk", "requests", "urllib3")
+APP = """
+        from flask import Flask
+        from flask_guard import FlaskGuard
+
+        app = Flask("shop")
+        FlaskGuard(app)
+
+        @app.get("/boom")
+        def boom():
+            raise RuntimeError("bug")
+"""
 
 
 def loaded_after(code: str) -> list[str]:
@@ -44,16 +55,10 @@ def test_importing_the_pytest_plugin_loads_neither_pytest_nor_sentry_nor_request
 
 
 def test_an_app_without_sentry_answers_its_errors_without_loading_sentry() -> None:
-    code = """
-        from flask import Flask
-        from flask_guard import ApiError, FlaskGuard
-
-        app = Flask("shop")
-        FlaskGuard(app)
-
-        @app.get("/boom")
-        def boom():
-            raise RuntimeError("bug")
+    code = (
+        APP
+        + """
+        from flask_guard import ApiError
 
         @app.get("/gone")
         def gone():
@@ -63,23 +68,17 @@ def test_an_app_without_sentry_answers_its_errors_without_loading_sentry() -> No
         assert client.get("/boom").status_code == 500
         assert client.get("/gone").status_code == 404
     """
+    )
     assert "sentry_sdk" not in loaded_after(code)
 
 
 def test_sentry_started_after_init_app_still_gets_the_error_id_as_event_id() -> None:
-    code = """
+    code = (
+        APP
+        + """
         import threading
-        from flask import Flask
-        from flask_guard import FlaskGuard
         from flask_guard.testing import SentryIngest
         from werkzeug.serving import make_server
-
-        app = Flask("shop")
-        FlaskGuard(app)
-
-        @app.get("/boom")
-        def boom():
-            raise RuntimeError("bug")
 
         ingest = SentryIngest()
         server = make_server("127.0.0.1", 0, ingest, threaded=True)
@@ -95,6 +94,7 @@ def test_sentry_started_after_init_app_still_gets_the_error_id_as_event_id() -> 
         assert event["tags"]["request_id"] == response.json["error"]["request_id"]
         server.shutdown()
     """
+    )
     assert "sentry_sdk" in loaded_after(code)
 
 
