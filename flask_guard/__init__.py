@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from .http_errors import ResponseTooLarge, TotalTimeout
     from .session import robust_session
 
+    __version__: str
+
 # Names whose modules import requests: loaded on first use, not with flask_guard.
 _LAZY = {
     "ResponseTooLarge": "http_errors",
