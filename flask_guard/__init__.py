@@ -2,18 +2,38 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from . import signals
 from .breaker import BreakerStats, CircuitBreaker
-from .breaker_policy import CircuitOpenError, CircuitState
+from .breaker_policy import CircuitState
 from .budget import RetryBudget
 from .bulkhead import Bulkhead, BulkheadStats
 from .config import GuardConfigError
 from .deadline import current_deadline, time_left
-from .errors import ApiError, BulkheadFullError, DeadlineExceeded
+from .errors import (
+    ApiError,
+    BulkheadFullError,
+    CircuitOpenError,
+    DeadlineExceeded,
+    UpstreamServerError,
+)
 from .extension import FlaskGuard
 from .request_id import RequestIdFilter, current_request_id
 from .retry import retry_with_backoff
-from .session import ResponseTooLarge, TotalTimeout, UpstreamServerError, robust_session
+
+if TYPE_CHECKING:
+    from .http_errors import ResponseTooLarge, TotalTimeout
+    from .session import robust_session
+
+    __version__: str
+
+# Names whose modules import requests: loaded on first use, not with flask_guard.
+_LAZY = {
+    "ResponseTooLarge": "http_errors",
+    "TotalTimeout": "http_errors",
+    "robust_session": "session",
+}
 
 __all__ = [
     "ApiError",
@@ -41,7 +61,13 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> str:
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        from importlib import import_module
+
+        value = getattr(import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
     # The version is read from the installed metadata on first use, not at every import.
     if name == "__version__":
         from importlib.metadata import PackageNotFoundError, version

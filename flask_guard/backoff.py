@@ -5,14 +5,8 @@ from __future__ import annotations
 import random
 from typing import Literal
 
-from urllib3.exceptions import InvalidHeader
-from urllib3.util.retry import Retry
-
 Jitter = Literal["full", "equal", "decorrelated"] | None
 JITTERS: tuple[Jitter, ...] = ("full", "equal", "decorrelated", None)
-
-# Only its Retry-After parser is used; a cap of 0 s would be wrong, so keep urllib3's own.
-_RETRY_AFTER_PARSER = Retry()
 
 
 def backoff_delay(
@@ -56,7 +50,12 @@ def retry_after_hint(error: BaseException) -> float | None:
     header = getattr(getattr(response, "headers", None), "get", lambda _: None)("Retry-After")
     if not isinstance(header, str):
         return None
+    # Imported on the first header seen, not with flask_guard: few errors carry one.
+    from urllib3.exceptions import InvalidHeader
+    from urllib3.util.retry import Retry
+
     try:
-        return _RETRY_AFTER_PARSER.parse_retry_after(header)
+        # Only its parser is used; a cap of 0 s would be wrong, so keep urllib3's own.
+        return Retry().parse_retry_after(header)
     except InvalidHeader:
         return None

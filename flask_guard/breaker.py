@@ -9,7 +9,6 @@ right after a failure, and an open breaker rejects without one.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import inspect
 import itertools
@@ -272,7 +271,7 @@ class CircuitBreaker:
             wait = self._machine.reject_until - now
             permit = self._reject(wait) if wait > 0.0 else self._admit(now)
             if callable(permit):
-                permit = self._admitted(await asyncio.to_thread(permit), now)
+                permit = self._admitted(await _in_thread(permit), now)
             if permit.__class__ is CircuitOpenError:
                 if self._fallback is None:
                     raise permit
@@ -284,13 +283,15 @@ class CircuitBreaker:
         except Exception as error:
             remote, counted = self._on_error(admitted, error, self._clock() - start)
             if remote is not _settled:
-                await asyncio.to_thread(remote)
+                await _in_thread(remote)
             if counted and self._fallback is not None:
                 return cast(R, self._fallback(error))
             raise
         except BaseException as interruption:
             remote = self._on_interrupt(admitted)
             if remote is not _settled:
+                import asyncio  # loaded by now: this runs in its event loop
+
                 if isinstance(interruption, asyncio.CancelledError):
                     # Shielded: a second cancellation cannot keep the permit from coming back.
                     await asyncio.shield(asyncio.to_thread(remote))
@@ -300,7 +301,7 @@ class CircuitBreaker:
         if admitted is not self._machine.fast or admitted.failures:
             remote = self._on_success(admitted, self._clock() - start)
             if remote is not _settled:
-                await asyncio.to_thread(remote)
+                await _in_thread(remote)
         return result
 
     @overload
@@ -407,3 +408,10 @@ class CircuitBreaker:
             new=transition.new,
             reason=transition.reason,
         )
+
+
+async def _in_thread(func: Callable[[], R]) -> R:
+    """Return ``func()`` run in a thread; asyncio is imported here, not with flask_guard."""
+    import asyncio
+
+    return await asyncio.to_thread(func)

@@ -6,6 +6,8 @@ import threading
 import time
 from collections.abc import Callable
 
+from . import validators
+
 
 class RetryBudget:
     """A token bucket that every first attempt fills and every retry drains.
@@ -27,13 +29,9 @@ class RetryBudget:
         max_tokens: float = 10.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        for name, value in (("ratio", ratio), ("max_tokens", max_tokens)):
-            if not value > 0:
-                raise ValueError(f"{name} must be above 0, got {value!r}")
-        if not min_retries_per_second >= 0:
-            raise ValueError(
-                f"min_retries_per_second must be 0 or more, got {min_retries_per_second!r}"
-            )
+        validators.positive("ratio", ratio)
+        validators.positive("max_tokens", max_tokens)
+        validators.non_negative("min_retries_per_second", min_retries_per_second)
         self.ratio = ratio
         self.min_retries_per_second = min_retries_per_second
         self.max_tokens = max_tokens

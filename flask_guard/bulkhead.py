@@ -6,7 +6,6 @@ not use it keep theirs.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import inspect
 import threading
@@ -17,6 +16,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, ParamSpec, TypeVar
 
+from . import validators
 from .errors import BulkheadFullError
 from .misuse import refuse_views
 from .signals import bulkhead_rejected, send_safely
@@ -61,18 +61,8 @@ class Bulkhead:
     """
 
     def __init__(self, name: str, max_concurrent: int, max_wait: float | None = None) -> None:
-        if not isinstance(max_concurrent, int) or isinstance(max_concurrent, bool):
-            raise ValueError(
-                f"max_concurrent must be a whole number of at least 1, got {max_concurrent!r}"
-            )
-        if max_concurrent < 1:
-            raise ValueError(
-                f"max_concurrent must be a whole number of at least 1, got {max_concurrent!r}"
-            )
-        if max_wait is not None and (
-            not isinstance(max_wait, int | float) or isinstance(max_wait, bool) or max_wait < 0
-        ):
-            raise ValueError(f"max_wait must be seconds, 0 or more, or None, got {max_wait!r}")
+        validators.whole_number("max_concurrent", max_concurrent)
+        validators.optional_delay("max_wait", max_wait)
         self.name = name
         self.max_concurrent = max_concurrent
         self.max_wait = max_wait
@@ -125,6 +115,8 @@ class Bulkhead:
         except IndexError:
             pass
         if self.max_wait:
+            import asyncio  # loaded by now: this runs in its event loop
+
             end = time.monotonic() + self.max_wait
             pause = _ASYNC_POLL_FIRST
             while (left := end - time.monotonic()) > 0:

@@ -17,7 +17,7 @@ from typing import Literal
 from . import errors, validators
 from .breaker_policy import policy_from
 from .deadline import MAX_BUDGET
-from .session import SESSION_OPTION_RULES, SessionSettings
+from .session_settings import SESSION_OPTION_RULES, SessionSettings
 
 ErrorFormat = Literal["envelope", "problem"]
 JsonErrors = Literal["negotiate", "always"] | tuple[str, ...]
@@ -224,10 +224,7 @@ def _http_options(values: Mapping[str, object]) -> SessionSettings:
         value = values[key]
         if isinstance(value, list):  # JSON from the environment has no tuples
             value = tuple(value)
-        valid, allowed = SESSION_OPTION_RULES[name]
-        if not valid(value):
-            raise _invalid(key, value, allowed)
-        options[name] = value
+        options[name] = SESSION_OPTION_RULES[name](key, value, GuardConfigError)
     return SessionSettings(**options)  # type: ignore[arg-type]
 
 

@@ -5,17 +5,26 @@ from __future__ import annotations
 import json
 import math
 import re
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
+from typing import TYPE_CHECKING
 
-import requests
 from flask import current_app, has_app_context
 from werkzeug.exceptions import BadRequest, HTTPException, InternalServerError
 
-from .breaker_policy import CircuitOpenError
-from .errors import ApiError, BulkheadFullError, DeadlineExceeded
-from .session import ResponseTooLarge, UpstreamServerError, upstream_host
+from .errors import (
+    ApiError,
+    BulkheadFullError,
+    CircuitOpenError,
+    DeadlineExceeded,
+    UpstreamServerError,
+    upstream_host,
+)
+
+if TYPE_CHECKING:
+    import requests
 
 INTERNAL_ERROR_CODE = "INTERNAL_SERVER_ERROR"
 INTERNAL_ERROR_MESSAGE = (
@@ -78,7 +87,9 @@ def report_for(error: Exception) -> ErrorReport:
         return INTERNAL_ERROR
     if isinstance(error, HTTPException) and error.code is not None:
         return _report_for_http(error, error.code)
-    if isinstance(error, requests.RequestException):
+    # Until a session is built requests is not imported, and no error can be one of its.
+    requests = sys.modules.get("requests")
+    if requests is not None and isinstance(error, requests.RequestException):
         return _report_for_upstream(error)
     if isinstance(error, UpstreamServerError):
         details = ({"upstream": upstream_host(error.response.url)},)
@@ -100,6 +111,10 @@ def is_upstream_failure(error: BaseException) -> bool:
 
 def _report_for_upstream(error: requests.RequestException) -> ErrorReport:
     """Describe a failed outgoing call by the upstream's host, never its full URL."""
+    import requests
+
+    from .http_errors import ResponseTooLarge
+
     request = error.request
     response = error.response
     url = getattr(request, "url", None) or getattr(response, "url", None)

@@ -14,9 +14,9 @@ import re
 
 from flask import has_request_context, request
 
-from .breaker_policy import CircuitOpenError
 from .config import LogTracebacks
 from .error_state import known_error
+from .errors import CircuitOpenError
 from .request_id import current_request_id
 
 _log = logging.getLogger("flask_guard.handlers")

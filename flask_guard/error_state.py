@@ -35,6 +35,12 @@ class RequestError:
     traceback: TracebackType | None = None
     """The cause's traceback where it was raised, before the guard handed it back to Flask."""
 
+    def blame(self, cause: BaseException) -> None:
+        """Make ``cause`` the request's error, unless it is already: no id, not yet logged or
+        reported."""
+        if self.cause is not cause:
+            self.cause, self.error_id, self.logged, self.captured = cause, None, False, False
+
     def assign_id(self) -> str:
         """Return the error id, giving the error one if it has none yet."""
         if self.error_id is None:

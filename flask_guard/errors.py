@@ -1,13 +1,22 @@
 """The exceptions flask-guard raises or renders: ``ApiError``, ``CircuitOpenError``,
-``GuardConfigError``."""
+``GuardConfigError``, ``DeadlineExceeded``, ``BulkheadFullError``, ``UpstreamServerError``.
+
+The session's own two, :class:`~flask_guard.TotalTimeout` and
+:class:`~flask_guard.ResponseTooLarge`, subclass requests' exceptions and live in
+:mod:`flask_guard.http_errors`, so that importing this module never imports requests.
+"""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Self
+from typing import TYPE_CHECKING, Self
+from urllib.parse import urlsplit
 
 from werkzeug.exceptions import HTTPException
+
+if TYPE_CHECKING:
+    import requests
 
 Details = Sequence[Mapping[str, object]]
 
@@ -213,3 +222,18 @@ class BulkheadFullError(Exception):
         self.name = name
         self.max_concurrent = max_concurrent
         self.retry_after = retry_after
+
+
+class UpstreamServerError(Exception):
+    """A final 5xx answer, as a session's breaker counts it; the caller still gets the response."""
+
+    def __init__(self, response: requests.Response) -> None:
+        super().__init__(f"{response.status_code} from {upstream_host(response.url)}")
+        self.response = response
+
+
+def upstream_host(url: str | None) -> str:
+    """Return ``host[:port]`` of ``url``: never its credentials, path or query."""
+    parsed = urlsplit(url or "")
+    host = parsed.hostname or "unknown"
+    return f"{host}:{parsed.port}" if parsed.port else host

@@ -5,9 +5,8 @@ from __future__ import annotations
 import copy
 import weakref
 from collections.abc import Callable
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
-import requests
 from flask import Flask, current_app, has_app_context
 
 from .body import install_safe_json
@@ -24,7 +23,9 @@ from .misuse import checked, watch
 from .registry import BreakerRegistry
 from .request_id import install_request_ids
 from .sentry import setup_sentry
-from .session import session_bulkheads, shared_session
+
+if TYPE_CHECKING:
+    import requests
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -87,6 +88,8 @@ class FlaskGuard:
         except ValueError as error:
             raise GuardConfigError(str(error)) from None
         reporter = setup_sentry(app, config.sentry)
+        from .session import shared_session  # requests is loaded when a session is built
+
         session = shared_session(config.http, request_id_header=config.request_id_header)
         policy = install_request_ids(app, config.request_id_header, config.trust_request_id)
         install_safe_json(app)
@@ -181,5 +184,7 @@ class FlaskGuard:
         target = app if app is not None else (current_app if has_app_context() else None)
         session = None if target is None else target.extensions.get("guard.session")
         if session is not None:
+            from .session import session_bulkheads
+
             bulkheads.extend(session_bulkheads(session))
         return bulkheads

@@ -110,14 +110,7 @@ class ErrorResponder:
 
     def note(self, error: Exception) -> None:
         """Remember ``error`` as the cause of the response some handler is about to build."""
-        record = request_error(request.environ)
-        if record.cause is not error:
-            record.cause, record.error_id, record.logged, record.captured = (
-                error,
-                None,
-                False,
-                False,
-            )
+        request_error(request.environ).blame(error)
 
     def unexpected(self, error: Exception) -> None:
         """Give an exception Flask is about to handle as unexpected its id, before Flask's
@@ -143,13 +136,7 @@ class ErrorResponder:
         environ = incoming.environ
         record = request_error(environ)
         cause = _original(error)
-        if record.cause is not cause:
-            record.cause, record.error_id, record.logged, record.captured = (
-                cause,
-                None,
-                False,
-                False,
-            )
+        record.blame(cause)
         report = report_for(error)
         error_id = record.assign_id()
         request_id = current_request_id()
@@ -279,7 +266,9 @@ class ErrorResponder:
         record.captured = True
         if isinstance(cause, Exception) and self._reporter.wants(cause, report):
             request_id = environ.get(ENVIRON_KEY)
-            self._reporter.capture(cause, report, record.assign_id(), request_id, route, environ)
+            error_id = record.assign_id()
+            if (sender := self._reporter.sender()) is not None:
+                sender.capture(cause, report, error_id, request_id, route, environ)
 
 
 def install_error_handler(

@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import inspect
-import math
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
+from . import validators
 from .backoff import JITTERS, Jitter, backoff_delay, retry_after_hint
-from .breaker_policy import CircuitOpenError, ExceptionClasses
 from .budget import DEFAULT_BUDGET, RetryBudget
 from .deadline import check_time_left
-from .errors import BulkheadFullError, DeadlineExceeded, is_client_error
+from .errors import BulkheadFullError, CircuitOpenError, DeadlineExceeded, is_client_error
 from .signals import retry_attempted, retry_exhausted, send_safely
+from .validators import ExceptionClasses
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -39,28 +38,15 @@ class RetryPolicy:
     clock: Callable[[], float]
 
     def __post_init__(self) -> None:
-        if not isinstance(self.max_attempts, int) or self.max_attempts < 1:
-            raise ValueError(
-                f"max_attempts must be a whole number of at least 1, got {self.max_attempts!r}"
-            )
-        for name in ("base_delay", "max_delay"):
-            value = getattr(self, name)
-            if not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
-                raise ValueError(f"{name} must be a number of seconds, 0 or more, got {value!r}")
-        if self.max_time is not None and not self.max_time > 0:
-            raise ValueError(
-                f"max_time must be a number of seconds above 0 or None, got {self.max_time!r}"
-            )
+        validators.whole_number("max_attempts", self.max_attempts)
+        validators.delay("base_delay", self.base_delay)
+        validators.delay("max_delay", self.max_delay)
+        validators.optional_seconds("max_time", self.max_time)
         if self.jitter not in JITTERS:
-            raise ValueError(
-                f'jitter must be "full", "equal", "decorrelated" or None, got {self.jitter!r}'
+            raise validators.invalid(
+                "jitter", self.jitter, '"full", "equal", "decorrelated" or None', ValueError
             )
-        if not isinstance(self.retry_on, tuple) or not all(
-            isinstance(cls, type) and issubclass(cls, Exception) for cls in self.retry_on
-        ):
-            raise ValueError(
-                f"retry_on must be a tuple of Exception classes, got {self.retry_on!r}"
-            )
+        validators.exception_classes("retry_on", self.retry_on, base=Exception)
 
 
 class _Attempts:
@@ -252,6 +238,10 @@ def _retry_async(
 
 
 async def _wait(sleep: Sleep | None, seconds: float) -> None:
-    waited = (sleep or asyncio.sleep)(seconds)
+    if sleep is None:
+        import asyncio  # loaded by now: this runs in its event loop
+
+        sleep = asyncio.sleep
+    waited = sleep(seconds)
     if inspect.isawaitable(waited):
         await waited

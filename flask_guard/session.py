@@ -1,29 +1,24 @@
 """``robust_session``: a ``requests.Session`` with retries, timeouts, a deadline, a breaker
-and a bulkhead."""
+and a bulkhead (each call goes through :class:`~flask_guard.session_adapter.GuardedAdapter`)."""
 
 from __future__ import annotations
 
-import math
 import re
 import time
-from collections.abc import Callable, Collection, Mapping
-from dataclasses import asdict, dataclass
+from collections.abc import Collection
+from dataclasses import asdict
 from http.cookiejar import DefaultCookiePolicy
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
 import requests
-from requests.adapters import HTTPAdapter
-from urllib3.exceptions import ReadTimeoutError
 
-from .breaker import CircuitBreaker
 from .budget import RetryBudget
 from .bulkhead import Bulkhead
-from .deadline import REQUEST_TIMEOUT_HEADER, budget_set_by_client, check_time_left
-from .errors import DeadlineExceeded
+from .deadline import budget_set_by_client, check_time_left
 from .http_retry import GuardRetry
-from .request_id import current_request_id
-from .transport import CURRENT_CALL, POOL_CLASSES, HostCache, OutboundCall
+from .session_adapter import BreakerOption, GuardedAdapter, past_deadline
+from .session_settings import SessionSettings, Timeout, check_options
+from .transport import CURRENT_CALL, OutboundCall
 from .watchdog import WATCHDOG
 
 #: Methods retried by default: the idempotent ones. POST and PATCH only when asked.
@@ -35,207 +30,7 @@ SECRET_HEADER = re.compile(
     r"token|secret|passw|key|auth|session|csrf|signature|cookie|jwt|credential", re.IGNORECASE
 )
 
-Timeout = float | tuple[float, float]
-BreakerOption = CircuitBreaker | Literal["per-host"] | None
 BudgetOption = RetryBudget | Literal["own"] | None
-
-
-class UpstreamServerError(Exception):
-    """A final 5xx answer, as a session's breaker counts it; the caller still gets the response."""
-
-    def __init__(self, response: requests.Response) -> None:
-        super().__init__(f"{response.status_code} from {upstream_host(response.url)}")
-        self.response = response
-
-
-class TotalTimeout(requests.Timeout):
-    """A session call ran past its deadline: ``total_timeout`` or the request's budget.
-
-    Connect, reads, retries, ``Retry-After`` waits and the body are all counted.
-    """
-
-
-class ResponseTooLarge(requests.RequestException):
-    """A response body was longer than the session's ``max_response_bytes``."""
-
-
-def upstream_host(url: str | None) -> str:
-    """Return ``host[:port]`` of ``url``: never its credentials, path or query."""
-    parsed = urlsplit(url or "")
-    host = parsed.hostname or "unknown"
-    return f"{host}:{parsed.port}" if parsed.port else host
-
-
-class GuardedAdapter(HTTPAdapter):
-    """An ``HTTPAdapter`` with a default timeout, a breaker, a bulkhead and request ids.
-
-    :ivar breakers: the per-host breakers in use, by ``host[:port]`` (at most
-        :data:`~flask_guard.transport.MAX_HOSTS`, least recently used dropped first).
-    :ivar bulkheads: the per-host bulkheads in use, likewise.
-    """
-
-    def __init__(
-        self,
-        retry: GuardRetry,
-        timeout: Timeout,
-        pool_maxsize: int,
-        breaker: BreakerOption,
-        request_id_header: str | None = None,
-        max_concurrent: int | None = None,
-        max_response_bytes: int | None = None,
-    ) -> None:
-        super().__init__(pool_maxsize=pool_maxsize, max_retries=retry, pool_block=False)
-        self.timeout = timeout
-        self.breakers: HostCache[CircuitBreaker] = HostCache(_host_breaker)
-        self.bulkheads: HostCache[Bulkhead] = HostCache(
-            lambda host: Bulkhead(f"http:{host}", max_concurrent or 1)
-        )
-        self._breaker = breaker
-        self._request_id_header = request_id_header
-        self._max_concurrent = max_concurrent
-        self._max_response_bytes = max_response_bytes
-
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        """Make the pool manager, with pools that stop each attempt at the call's deadline."""
-        super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = POOL_CLASSES
-
-    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
-        """Return the manager for ``proxy``; an HTTP(S) proxy's pools obey the deadline too."""
-        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
-        if not proxy.lower().startswith("socks"):
-            manager.pool_classes_by_scheme = POOL_CLASSES
-        return manager
-
-    def send(  # type: ignore[override]
-        self,
-        request: requests.PreparedRequest,
-        stream: bool = False,
-        timeout: Any = None,
-        **kwargs: Any,
-    ) -> requests.Response:
-        """Send ``request`` with the default timeout if it has none, through the bulkhead
-        and the breaker; read the body unless ``stream``."""
-        timeout = self.timeout if timeout is None else timeout
-        headers = request.headers
-        if self._request_id_header and self._request_id_header not in headers:
-            request_id = current_request_id()
-            if request_id is not None:
-                headers[self._request_id_header] = request_id
-        call = CURRENT_CALL.get()
-        if call is not None and check_time_left("an outgoing call") is not None:
-            headers[REQUEST_TIMEOUT_HEADER] = f"{max(call.left(), 0.001):.3f}"
-        if self._max_concurrent is None:
-            return self._send_through_breaker(request, stream, timeout, kwargs)
-        bulkhead = self.bulkheads.get_or_make(upstream_host(request.url))
-        bulkhead.acquire()
-        try:
-            return self._send_through_breaker(request, stream, timeout, kwargs)
-        finally:
-            bulkhead.release()
-
-    def _send_through_breaker(
-        self, request: requests.PreparedRequest, stream: bool, timeout: Any, kwargs: Any
-    ) -> requests.Response:
-        breaker = self._breaker_for(request.url)
-        if breaker is None:
-            return self._send(request, stream, timeout, kwargs)
-        try:
-            return breaker.call(self._send_counting_5xx, request, stream, timeout, kwargs)
-        except UpstreamServerError as failed:
-            return failed.response
-
-    def _send_counting_5xx(
-        self,
-        request: requests.PreparedRequest,
-        stream: bool,
-        timeout: Any,
-        kwargs: Mapping[str, Any],
-    ) -> requests.Response:
-        response = self._send(request, stream, timeout, kwargs)
-        if response.status_code >= 500:
-            raise UpstreamServerError(response)
-        return response
-
-    def _send(
-        self,
-        request: requests.PreparedRequest,
-        stream: bool,
-        timeout: Any,
-        kwargs: Mapping[str, Any],
-    ) -> requests.Response:
-        try:
-            response = super().send(request, stream=True, timeout=timeout, **kwargs)
-            if not stream:
-                self._read_body(response)
-            return response
-        except requests.ConnectionError as error:
-            if (late := _late(request)) is not None:
-                raise late from error
-            # Read timeouts that used up the retries reach requests wrapped in a
-            # MaxRetryError, which it reports as a ConnectionError; say what happened.
-            cause = error.args[0] if error.args else None
-            if isinstance(getattr(cause, "reason", None), ReadTimeoutError):
-                raise requests.ReadTimeout(cause, request=request) from error
-            raise
-        except requests.RequestException as error:
-            if not isinstance(error, TotalTimeout) and (late := _late(request)) is not None:
-                raise late from error
-            raise
-
-    def _read_body(self, response: requests.Response) -> None:
-        limit = self._max_response_bytes
-        if limit is None:
-            response.content  # noqa: B018 - read it now, inside the deadline and the bulkhead
-        else:
-            response._content = _read_at_most(response, limit)
-        if (late := _late(response.request)) is not None:
-            # Shut down mid-body: a body without a length looks complete, yet is cut.
-            raise late
-
-    def _breaker_for(self, url: str | None) -> CircuitBreaker | None:
-        if not isinstance(self._breaker, str):
-            return self._breaker
-        return self.breakers.get_or_make(upstream_host(url))
-
-
-def _late(request: requests.PreparedRequest) -> Exception | None:
-    """Return the error to raise instead of a failure if the call's deadline passed:
-    :class:`DeadlineExceeded` when the client's budget cut the call short (not the
-    upstream's fault), else :class:`TotalTimeout`."""
-    call = CURRENT_CALL.get()
-    if call is None or not (call.expired or call.left() <= 0):
-        return None
-    if call.by_client:
-        return DeadlineExceeded("the request's time budget, set by the client, ran out")
-    return TotalTimeout("the call ran past its deadline", request=request)
-
-
-def _read_at_most(response: requests.Response, limit: int) -> bytes:
-    length = response.headers.get("Content-Length", "")
-    if length.isdigit() and int(length) > limit:
-        response.close()
-        raise ResponseTooLarge(
-            f"the response is longer than max_response_bytes={limit}", response=response
-        )
-    chunks: list[bytes] = []
-    size = 0
-    for chunk in response.iter_content(65536):
-        size += len(chunk)
-        if size > limit:
-            response.close()
-            raise ResponseTooLarge(
-                f"the response is longer than max_response_bytes={limit}", response=response
-            )
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _host_breaker(host: str) -> CircuitBreaker:
-    """Return a breaker counting what says a host is unavailable: no connection, no answer
-    in time, or a final 5xx."""
-    failures = (requests.ConnectionError, requests.Timeout, UpstreamServerError)
-    return CircuitBreaker(host, failure_on=failures)
 
 
 class GuardSession(requests.Session):
@@ -261,7 +56,7 @@ class GuardSession(requests.Session):
         try:
             return super().send(request, **kwargs)
         except requests.RequestException as error:
-            if (late := _late(request)) is not None:
+            if (late := past_deadline(request)) is not None:
                 raise late from error
             raise
         finally:
@@ -335,7 +130,7 @@ def robust_session(
     Per-host breakers and bulkheads are kept for the
     :data:`~flask_guard.transport.MAX_HOSTS` (1,024) hosts used last.
     """
-    _check_options(
+    check_options(
         retries=retries,
         backoff_factor=backoff_factor,
         timeout=timeout,
@@ -370,23 +165,6 @@ def robust_session(
     return session
 
 
-@dataclass(frozen=True, slots=True)
-class SessionSettings:
-    """The ``GUARD_HTTP_*`` settings: :func:`robust_session` arguments for ``guard.session``."""
-
-    retries: int = 3
-    backoff_factor: float = 0.5
-    timeout: Timeout = (3.05, 10.0)
-    pool_maxsize: int = 10
-    max_retry_after: float = 10.0
-    total_timeout: float = 20.0
-    max_concurrent: int | None = None
-    max_response_bytes: int | None = None
-
-    def __post_init__(self) -> None:
-        _check_options(**asdict(self))
-
-
 def shared_session(
     settings: SessionSettings, request_id_header: str | None = None
 ) -> requests.Session:
@@ -403,45 +181,3 @@ def session_bulkheads(session: requests.Session) -> list[Bulkhead]:
         return []
     found = (adapter.bulkheads.get(host) for host in sorted(adapter.bulkheads))
     return [bulkhead for bulkhead in found if bulkhead is not None]
-
-
-def _check_options(**options: object) -> None:
-    """Raise ``ValueError`` naming the first invalid :func:`robust_session` argument."""
-    for name, value in options.items():
-        valid, allowed = SESSION_OPTION_RULES[name]
-        if not valid(value):
-            raise ValueError(f"{name} must be {allowed}, got {value!r}")
-
-
-def is_timeout(value: object) -> bool:
-    """Return whether ``value`` is a valid requests timeout: seconds, or a (connect, read) pair."""
-    if isinstance(value, tuple):
-        return len(value) == 2 and all(_is_seconds(part, allow_zero=False) for part in value)
-    return _is_seconds(value, allow_zero=False)
-
-
-def _is_seconds(value: object, *, allow_zero: bool) -> bool:
-    if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
-        return False
-    return value >= 0 if allow_zero else value > 0
-
-
-def _is_count(value: object, minimum: int) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
-
-
-def _is_optional_count(value: object) -> bool:
-    return value is None or _is_count(value, 1)
-
-
-#: How each checked :func:`robust_session` argument is validated, and what is allowed.
-SESSION_OPTION_RULES: dict[str, tuple[Callable[[object], bool], str]] = {
-    "retries": (lambda v: _is_count(v, 0), "a whole number, 0 or more"),
-    "backoff_factor": (lambda v: _is_seconds(v, allow_zero=True), "a number, 0 or more"),
-    "timeout": (is_timeout, "seconds above 0, or a (connect, read) pair of them"),
-    "pool_maxsize": (lambda v: _is_count(v, 1), "a whole number of at least 1"),
-    "max_retry_after": (lambda v: _is_seconds(v, allow_zero=True), "seconds, 0 or more"),
-    "total_timeout": (lambda v: _is_seconds(v, allow_zero=False), "seconds above 0"),
-    "max_concurrent": (_is_optional_count, "a whole number of at least 1, or None"),
-    "max_response_bytes": (_is_optional_count, "a whole number of at least 1, or None"),
-}

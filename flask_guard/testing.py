@@ -23,82 +23,22 @@ import subprocess
 import threading
 import time
 import zlib
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import AbstractContextManager, contextmanager
-from typing import Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
-import pytest
-import sentry_sdk
-from flask import Flask
 from werkzeug import Request, Response
-from werkzeug.serving import make_server
 
-from .config import SentrySettings
-from .extension import FlaskGuard
-from .sentry import start_sentry
-
-ForceBreaker = Callable[..., AbstractContextManager[None]]
+if TYPE_CHECKING:
+    import pytest
 
 
-@pytest.fixture
-def guard(app: Flask) -> FlaskGuard:
-    """Return the app's FlaskGuard."""
-    found: FlaskGuard | None = app.extensions.get("guard")
-    if found is None:
-        pytest.fail("the app fixture's app has no FlaskGuard")
-    return found
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the fixtures (a pytest hook). They live in :mod:`flask_guard.pytest_fixtures`
+    so that importing this module does not import pytest."""
+    from . import pytest_fixtures
 
-
-@pytest.fixture(autouse=True)
-def _flask_guard_reset_breakers(request: pytest.FixtureRequest) -> None:
-    if "app" not in request.fixturenames:
-        return
-    app = request.getfixturevalue("app")
-    found = app.extensions.get("guard") if isinstance(app, Flask) else None
-    if found is not None:
-        for breaker in found.breakers.built():
-            breaker.reset()
-
-
-@pytest.fixture
-def force_breaker(guard: FlaskGuard) -> ForceBreaker:
-    """Return ``force_breaker(name, state="open")``, a context manager."""
-
-    @contextmanager
-    def force(name: str, state: str = "open") -> Iterator[None]:
-        breaker = guard.breakers[name]
-        if state == "open":
-            breaker.force_open()
-        elif state == "closed":
-            breaker.force_close()
-        else:
-            raise ValueError(f'state must be "open" or "closed", got {state!r}')
-        try:
-            yield
-        finally:
-            breaker.reset()
-
-    return force
-
-
-@pytest.fixture
-def sentry_events() -> Iterator[SentryIngest]:
-    """Start Sentry against a local ingest for the test; stop it afterwards."""
-    ingest = SentryIngest()
-    server = make_server("127.0.0.1", 0, ingest, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    ingest.url = f"http://127.0.0.1:{server.port}"
-    previous = sentry_sdk.get_client()
-    start_sentry(ingest.dsn, SentrySettings(None, None, 1.0, None, False, ()))
-    try:
-        yield ingest
-    finally:
-        sentry_sdk.get_client().close(timeout=2)
-        sentry_sdk.get_global_scope().set_client(previous if previous.is_active() else None)
-        server.shutdown()
-        thread.join()
-        server.server_close()
+    if not config.pluginmanager.is_registered(pytest_fixtures):
+        config.pluginmanager.register(pytest_fixtures, "flask_guard.fixtures")
 
 
 def free_port() -> int:
@@ -183,6 +123,8 @@ class SentryIngest:
 
     def wait_for(self, event_id: str, timeout: float = 10) -> dict[str, Any]:
         """Return the event ``event_id`` once it arrives (flushing the client first)."""
+        import sentry_sdk
+
         sentry_sdk.flush(timeout=timeout)
         with self._changed:
             arrived = self._changed.wait_for(lambda: event_id in self.events, timeout)

@@ -116,7 +116,7 @@ class DeadlineHTTPSConnection(HTTPSConnection):
 class DeadlineHTTPConnectionPool(HTTPConnectionPool):
     """An ``HTTPConnectionPool`` whose attempts stop at the current call's deadline."""
 
-    ConnectionCls = DeadlineHTTPConnection
+    ConnectionCls: type[HTTPConnection] | type[HTTPSConnection] = DeadlineHTTPConnection
 
     def _make_request(  # type: ignore[override]
         self, conn: Any, method: str, url: str, **kwargs: Any
@@ -125,16 +125,10 @@ class DeadlineHTTPConnectionPool(HTTPConnectionPool):
         return super()._make_request(conn, method, url, **kwargs)
 
 
-class DeadlineHTTPSConnectionPool(HTTPSConnectionPool):
+class DeadlineHTTPSConnectionPool(DeadlineHTTPConnectionPool, HTTPSConnectionPool):
     """An ``HTTPSConnectionPool`` whose attempts stop at the current call's deadline."""
 
-    ConnectionCls = DeadlineHTTPSConnection
-
-    def _make_request(  # type: ignore[override]
-        self, conn: Any, method: str, url: str, **kwargs: Any
-    ) -> Any:
-        _start_attempt(self, conn, kwargs)
-        return super()._make_request(conn, method, url, **kwargs)
+    ConnectionCls: type[HTTPSConnection] = DeadlineHTTPSConnection
 
 
 POOL_CLASSES = {"http": DeadlineHTTPConnectionPool, "https": DeadlineHTTPSConnectionPool}

@@ -33,6 +33,64 @@ def whole_number(
     raise invalid(name, value, f"a whole number of at least {minimum}", error)
 
 
+def optional_whole_number(
+    name: str, value: object, minimum: int = 1, error: type[ValueError] = ValueError
+) -> int | None:
+    """Return ``value`` if it is None or an ``int`` (not a ``bool``) of at least ``minimum``."""
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool) and value >= minimum:
+        return value
+    raise invalid(name, value, f"a whole number of at least {minimum}, or None", error)
+
+
+def delay(name: str, value: object, error: type[ValueError] = ValueError) -> float:
+    """Return ``value`` if it is a finite number, 0 or more (a wait that may be none)."""
+    if _is_number(value) and value >= 0:  # type: ignore[operator]
+        return value  # type: ignore[return-value]
+    raise invalid(name, value, "a number of seconds, 0 or more", error)
+
+
+def optional_seconds(
+    name: str, value: object, error: type[ValueError] = ValueError
+) -> float | None:
+    """Return ``value`` if it is None or a finite number above 0."""
+    if value is None or (_is_number(value) and value > 0):  # type: ignore[operator]
+        return value  # type: ignore[return-value]
+    raise invalid(name, value, "a number of seconds above 0, or None", error)
+
+
+def timeout(
+    name: str, value: object, error: type[ValueError] = ValueError
+) -> float | tuple[float, float]:
+    """Return ``value`` if it is seconds above 0, or a ``(connect, read)`` pair of them."""
+    parts = value if isinstance(value, tuple) and len(value) == 2 else (value,)
+    if all(_is_number(part) and part > 0 for part in parts):  # type: ignore[operator]
+        return value  # type: ignore[return-value]
+    raise invalid(name, value, "seconds above 0, or a (connect, read) pair of them", error)
+
+
+def positive(name: str, value: object, error: type[ValueError] = ValueError) -> float:
+    """Return ``value`` if it is a finite number above 0."""
+    if _is_number(value) and value > 0:  # type: ignore[operator]
+        return value  # type: ignore[return-value]
+    raise invalid(name, value, "a number above 0", error)
+
+
+def non_negative(name: str, value: object, error: type[ValueError] = ValueError) -> float:
+    """Return ``value`` if it is a finite number, 0 or more."""
+    if _is_number(value) and value >= 0:  # type: ignore[operator]
+        return value  # type: ignore[return-value]
+    raise invalid(name, value, "a number, 0 or more", error)
+
+
+def optional_delay(name: str, value: object, error: type[ValueError] = ValueError) -> float | None:
+    """Return ``value`` if it is None or a finite number, 0 or more."""
+    if value is None or (_is_number(value) and value >= 0):  # type: ignore[operator]
+        return value  # type: ignore[return-value]
+    raise invalid(name, value, "a number of seconds, 0 or more, or None", error)
+
+
 def seconds(name: str, value: object, error: type[ValueError] = ValueError) -> float:
     """Return ``value`` if it is a finite number above 0."""
     if _is_number(value) and value > 0:  # type: ignore[operator]
@@ -62,11 +120,15 @@ def flag(name: str, value: object, error: type[ValueError] = ValueError) -> bool
 
 
 def exception_classes(
-    name: str, value: object, error: type[ValueError] = ValueError
+    name: str,
+    value: object,
+    error: type[ValueError] = ValueError,
+    base: type[BaseException] = BaseException,
 ) -> ExceptionClasses:
-    """Return ``value`` if it is a tuple of exception classes."""
+    """Return ``value`` if it is a tuple of subclasses of ``base``."""
     if isinstance(value, tuple) and all(
-        isinstance(cls, type) and issubclass(cls, BaseException) for cls in value
+        isinstance(cls, type) and issubclass(cls, base) for cls in value
     ):
         return value
-    raise invalid(name, value, "a tuple of exception classes", error)
+    kind = "exception" if base is BaseException else base.__name__
+    raise invalid(name, value, f"a tuple of {kind} classes", error)

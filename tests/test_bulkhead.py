@@ -137,7 +137,7 @@ def test_async_functions_are_bounded_too() -> None:
         ({"max_concurrent": 0}, "max_concurrent must be a whole number of at least 1, got 0"),
         ({"max_concurrent": 2.5}, "max_concurrent must be a whole number"),
         ({"max_concurrent": True}, "max_concurrent must be a whole number"),
-        ({"max_concurrent": 1, "max_wait": -1}, "max_wait must be seconds, 0 or more"),
+        ({"max_concurrent": 1, "max_wait": -1}, "max_wait must be a number of seconds, 0 or more"),
     ],
 )
 def test_invalid_options_are_explained(options: dict[str, object], message: str) -> None:

@@ -199,7 +199,7 @@ def test_an_invalid_request_timeout_fails_at_init_app(value: object) -> None:
 @pytest.mark.parametrize("value", [0, -1, "20", float("nan"), float("inf")])
 def test_an_invalid_total_timeout_fails_at_init_app(value: object) -> None:
     with pytest.raises(
-        GuardConfigError, match=r"^GUARD_HTTP_TOTAL_TIMEOUT must be seconds above 0"
+        GuardConfigError, match=r"^GUARD_HTTP_TOTAL_TIMEOUT must be a number of seconds above 0"
     ):
         FlaskGuard(make_app(GUARD_HTTP_TOTAL_TIMEOUT=value))
 

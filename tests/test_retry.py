@@ -311,8 +311,8 @@ def test_invalid_options_are_explained(options: dict[str, object], message: str)
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"ratio": 0}, "ratio must be above 0"),
-        ({"min_retries_per_second": -1}, "min_retries_per_second must be 0 or more"),
+        ({"ratio": 0}, "ratio must be a number above 0"),
+        ({"min_retries_per_second": -1}, "min_retries_per_second must be a number, 0 or more"),
     ],
 )
 def test_invalid_budget_is_explained(options: dict[str, float], message: str) -> None:

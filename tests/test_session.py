@@ -20,7 +20,8 @@ from flask_guard import (
     RetryBudget,
     robust_session,
 )
-from flask_guard.session import GuardedAdapter, SessionSettings
+from flask_guard.session_adapter import GuardedAdapter
+from flask_guard.session_settings import SessionSettings
 from flask_guard.transport import MAX_HOSTS, POOL_CLASSES
 
 from .conftest import make_app, serving
@@ -141,11 +142,11 @@ def test_4xx_do_not_count_against_the_breaker(httpserver: HTTPServer) -> None:
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"retries": -1}, "retries must be a whole number, 0 or more, got -1"),
+        ({"retries": -1}, "retries must be a whole number of at least 0, got -1"),
         ({"timeout": 0}, "timeout must be seconds above 0"),
         ({"timeout": (1, 2, 3)}, "timeout must be seconds above 0"),
         ({"pool_maxsize": 0}, "pool_maxsize must be a whole number of at least 1"),
-        ({"max_retry_after": -1}, "max_retry_after must be seconds, 0 or more"),
+        ({"max_retry_after": -1}, "max_retry_after must be a number of seconds, 0 or more"),
     ],
 )
 def test_invalid_session_options_are_explained(options: dict[str, object], message: str) -> None:
@@ -208,10 +209,10 @@ def test_guard_session_is_built_from_config() -> None:
 @pytest.mark.parametrize(
     ("key", "value", "allowed"),
     [
-        ("GUARD_HTTP_RETRIES", -1, "a whole number, 0 or more"),
+        ("GUARD_HTTP_RETRIES", -1, "a whole number of at least 0"),
         ("GUARD_HTTP_TIMEOUT", "3", "seconds above 0, or a (connect, read) pair of them"),
         ("GUARD_HTTP_POOL_MAXSIZE", 0, "a whole number of at least 1"),
-        ("GUARD_HTTP_BACKOFF_FACTOR", -0.5, "a number, 0 or more"),
+        ("GUARD_HTTP_BACKOFF_FACTOR", -0.5, "a number of seconds, 0 or more"),
     ],
 )
 def test_invalid_http_config_fails_at_init_app(key: str, value: object, allowed: str) -> None:
@@ -345,7 +346,7 @@ def test_guard_session_settings_are_a_frozen_object() -> None:
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"total_timeout": 0}, "total_timeout must be seconds above 0, got 0"),
+        ({"total_timeout": 0}, "total_timeout must be a number of seconds above 0, got 0"),
         ({"max_concurrent": 0}, "max_concurrent must be a whole number of at least 1, or None"),
         ({"max_response_bytes": -1}, "max_response_bytes must be a whole number of at least 1"),
     ],

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import pytest
 
-from flask_guard import GuardConfigError
+from flask_guard import (
+    Bulkhead,
+    CircuitBreaker,
+    GuardConfigError,
+    retry_with_backoff,
+    robust_session,
+)
 from flask_guard.validators import (
     exception_classes,
     flag,
@@ -51,3 +58,39 @@ def test_the_error_class_is_the_callers_choice() -> None:
         flag("GUARD_LOG_JSON", "yes", GuardConfigError)
     with pytest.raises(ValueError, match="ignore must be a tuple of exception classes"):
         exception_classes("ignore", KeyError)
+
+
+# One rule set: every count and every duration of every part refuses the same values.
+COUNT_OPTIONS: dict[str, Callable[[object], object]] = {
+    "max_attempts": lambda v: retry_with_backoff(max_attempts=v),  # type: ignore[arg-type]
+    "failure_threshold": lambda v: CircuitBreaker("c", failure_threshold=v),  # type: ignore[arg-type]
+    "retries": lambda v: robust_session(retries=v),  # type: ignore[arg-type]
+    "pool_maxsize": lambda v: robust_session(pool_maxsize=v),  # type: ignore[arg-type]
+    "max_concurrent": lambda v: Bulkhead("b", v),  # type: ignore[arg-type]
+}
+DURATION_OPTIONS: dict[str, Callable[[object], object]] = {
+    "base_delay": lambda v: retry_with_backoff(base_delay=v),  # type: ignore[arg-type]
+    "max_time": lambda v: retry_with_backoff(max_time=v),  # type: ignore[arg-type]
+    "recovery_timeout": lambda v: CircuitBreaker("c", recovery_timeout=v),  # type: ignore[arg-type]
+    "total_timeout": lambda v: robust_session(total_timeout=v),  # type: ignore[arg-type]
+    "backoff_factor": lambda v: robust_session(backoff_factor=v),  # type: ignore[arg-type]
+    "max_wait": lambda v: Bulkhead("b", 1, max_wait=v),  # type: ignore[arg-type]
+}
+
+
+@pytest.mark.parametrize("value", [True, False, -1, 2.0, math.nan, "3"])
+@pytest.mark.parametrize("option", sorted(COUNT_OPTIONS))
+def test_retry_breaker_session_and_bulkhead_refuse_the_same_counts(
+    option: str, value: object
+) -> None:
+    with pytest.raises(ValueError, match=rf"^{option} must be a whole number"):
+        COUNT_OPTIONS[option](value)
+
+
+@pytest.mark.parametrize("value", [True, -1, math.nan, math.inf, "1"])
+@pytest.mark.parametrize("option", sorted(DURATION_OPTIONS))
+def test_retry_breaker_session_and_bulkhead_refuse_the_same_durations(
+    option: str, value: object
+) -> None:
+    with pytest.raises(ValueError, match=rf"^{option} must be a number of seconds"):
+        DURATION_OPTIONS[option](value)
