@@ -92,8 +92,8 @@ def report_for(error: Exception) -> ErrorReport:
     if requests is not None and isinstance(error, requests.RequestException):
         return _report_for_upstream(error)
     if isinstance(error, UpstreamServerError):
-        details = ({"upstream": upstream_host(error.response.url)},)
-        return ErrorReport(502, "BAD_GATEWAY", BAD_GATEWAY_MESSAGE, details)
+        names = ({"upstream": upstream_host(error.response.url)},)
+        return ErrorReport(502, "BAD_GATEWAY", BAD_GATEWAY_MESSAGE, _visible(names), (), names)
     return INTERNAL_ERROR
 
 
@@ -106,7 +106,10 @@ def is_expected(error: BaseException) -> bool:
 def is_upstream_failure(error: BaseException) -> bool:
     """Return whether ``error`` is an outgoing call that failed (down, slow, 5xx, redirect
     loop), as opposed to a refusal the guard decided itself."""
-    return isinstance(error, requests.RequestException | UpstreamServerError)
+    if isinstance(error, UpstreamServerError):
+        return True
+    requests = sys.modules.get("requests")
+    return requests is not None and isinstance(error, requests.RequestException)
 
 
 def _report_for_upstream(error: requests.RequestException) -> ErrorReport:

@@ -7,11 +7,13 @@ import importlib.util
 from typing import Any, NoReturn
 
 import pytest
+import requests
 from flask import Flask, request, url_for
 from flask.json.provider import DefaultJSONProvider
+from pytest_httpserver import HTTPServer
 from werkzeug.exceptions import HTTPException
 
-from flask_guard import CircuitOpenError, FlaskGuard, GuardConfigError
+from flask_guard import CircuitOpenError, FlaskGuard, GuardConfigError, UpstreamServerError
 
 from .conftest import error_of, make_app
 
@@ -177,6 +179,23 @@ def test_error_bodies_name_no_upstream_by_default(refused_url: str) -> None:
 
     response = app.test_client().get("/pay")
     assert error_of(response)["code"] == "UPSTREAM_UNAVAILABLE"
+    assert "127.0.0.1" not in response.get_data(as_text=True)
+
+
+def test_an_upstream_5xx_escaping_a_view_names_no_upstream_by_default(
+    httpserver: HTTPServer,
+) -> None:
+    httpserver.expect_request("/charge").respond_with_data("down", status=503)
+    app = make_app()
+    FlaskGuard(app)
+
+    @app.get("/pay")
+    def pay() -> NoReturn:
+        raise UpstreamServerError(requests.get(httpserver.url_for("/charge"), timeout=5))
+
+    response = app.test_client().get("/pay")
+    assert error_of(response)["code"] == "BAD_GATEWAY"
+    assert "details" not in error_of(response)
     assert "127.0.0.1" not in response.get_data(as_text=True)
 
 
