@@ -3,6 +3,7 @@ hostile ``Retry-After`` headers and kept within the call's deadline and a retry 
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -12,6 +13,8 @@ from urllib3.util.retry import Retry
 
 from .budget import RetryBudget
 from .transport import CURRENT_CALL
+
+_log = logging.getLogger(__name__)
 
 
 class GuardRetry(Retry):
@@ -84,3 +87,26 @@ def _give_up(pool: Any, url: str | None, error: Exception | None, reason: str) -
     """Raise the ``MaxRetryError`` that makes urllib3 return the last response, or raise the
     last error as requests would."""
     raise MaxRetryError(pool, url or "", error or ResponseError(reason))
+
+
+class _QuietGuardRetries(logging.Filter):
+    """Move urllib3's WARNING for each retry of a guard session to DEBUG on the guard's own
+    logger: the failure the caller finally gets is logged once, with both ids, by the error
+    path; three retry lines before it are noise. Other sessions' retries are left alone."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and args and isinstance(args[0], GuardRetry):
+            _log.debug("%s", record.getMessage())
+            return False
+        return True
+
+
+_QUIET = _QuietGuardRetries()
+
+
+def quiet_retry_warnings() -> None:
+    """Keep urllib3 from logging each retry of a guard session at WARNING."""
+    logger = logging.getLogger("urllib3.connectionpool")
+    if _QUIET not in logger.filters:
+        logger.addFilter(_QUIET)

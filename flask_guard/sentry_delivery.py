@@ -63,7 +63,8 @@ class LostEvents:
         self._storm_reported_at = 0.0
 
     def totals(self) -> dict[str, int]:
-        """Return the count of lost events by reason since the process started."""
+        """Return the count of events Sentry failed to get, by reason, since the process
+        started (those the app's own settings dropped are not counted)."""
         with self._lock:
             return dict(self._totals)
 
@@ -77,8 +78,8 @@ class LostEvents:
         else:  # the SDK names no id when the app's own settings drop an event
             _log.debug("Sentry did not get %d event(s): %s (%s)", quantity, why, reason)
         if reason not in DELIVERY_FAILURES:
-            with self._lock:
-                self._totals[reason] += quantity
+            # A decision, not a loss: the guard's own dedupe drops the logging integration's
+            # copy of every error it reports, and the app's sampling or before_send chose so.
             return
         with self._lock:
             self._totals[reason] += quantity

@@ -15,7 +15,7 @@ import requests
 from .budget import RetryBudget
 from .bulkhead import Bulkhead
 from .deadline import budget_set_by_client, check_time_left
-from .http_retry import GuardRetry
+from .http_retry import GuardRetry, quiet_retry_warnings
 from .session_adapter import BreakerOption, GuardedAdapter, past_deadline
 from .session_settings import SessionSettings, Timeout, check_options
 from .transport import CURRENT_CALL, OutboundCall
@@ -159,6 +159,7 @@ def robust_session(
         max_concurrent,
         max_response_bytes,
     )
+    quiet_retry_warnings()
     session = GuardSession(total_timeout)
     session.mount("http://", adapter)
     session.mount("https://", adapter)

@@ -103,6 +103,22 @@ def test_a_burst_of_1000_distinct_errors_reaches_a_healthy_ingest(
     assert missing <= set(lost_ids(delivery_log))  # and none silently
 
 
+def test_errors_that_reach_sentry_count_as_no_loss(sentry_ingest: SentryIngest) -> None:
+    pytest.importorskip("prometheus_client")
+    app = failing_app(SENTRY_DSN=sentry_ingest.dsn, GUARD_METRICS_PATH="/metrics")
+    before = app.test_client().get("/metrics").get_data(as_text=True)
+    ids = error_ids(app, 10)
+    sentry_sdk.flush(timeout=20)
+    assert set(ids) <= set(sentry_ingest.events)
+    after = app.test_client().get("/metrics").get_data(as_text=True)
+    lost_lines = [
+        line for line in after.splitlines() if line.startswith("flask_guard_sentry_events_lost_")
+    ]
+    assert lost_lines == [
+        line for line in before.splitlines() if line.startswith("flask_guard_sentry_events_lost_")
+    ]
+
+
 def test_queue_overflow_is_logged_by_id_and_warned_once_with_the_count(
     stop_sentry: None, delivery_log: pytest.LogCaptureFixture
 ) -> None:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 
 import pytest
 import requests
 from flask import Flask
 from pytest_httpserver import HTTPServer
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
 from werkzeug import Request, Response
 
 from flask_guard import (
@@ -100,6 +103,27 @@ def test_explicit_timeout_wins_over_the_default(hanging_url: str) -> None:
 def test_connection_refused_is_retried_then_raised(refused_url: str) -> None:
     with pytest.raises(requests.ConnectionError, match="Max retries exceeded"):
         robust_session(retries=2, backoff_factor=0).get(refused_url)
+
+
+def test_retries_of_a_guard_session_are_not_warnings_but_a_plain_sessions_still_are(
+    refused_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.DEBUG):
+        with pytest.raises(requests.ConnectionError):
+            robust_session(retries=2, backoff_factor=0).get(refused_url)
+        guard_warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+        moved = [r for r in caplog.records if r.name == "flask_guard.http_retry"]
+        caplog.clear()
+        plain = requests.Session()
+        plain.mount("http://", HTTPAdapter(max_retries=Retry(total=1, backoff_factor=0)))
+        with pytest.raises(requests.ConnectionError):
+            plain.get(refused_url)
+    assert guard_warnings == []
+    assert len(moved) == 2
+    assert "Retrying" in moved[0].getMessage()
+    assert [r.name for r in caplog.records if r.levelno == logging.WARNING] == [
+        "urllib3.connectionpool"
+    ]
 
 
 def test_per_host_breaker_opens_then_makes_no_connection(httpserver: HTTPServer) -> None:
