@@ -1,10 +1,14 @@
-"""Request bodies a client can craft never crash a request: too deep is malformed JSON."""
+"""Request bodies a client can craft never crash a request: too deep is malformed JSON, and
+a body the server cannot read (a broken chunked encoding, an upload the client abandoned) is
+a 400, never a 500 that a breaker would count."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterator, MutableMapping
+from typing import IO, Any
 
 from flask import Flask
+from werkzeug.exceptions import ClientDisconnected, HTTPException
 
 TOO_DEEP_MESSAGE = "JSON nested too deeply"
 
@@ -30,3 +34,54 @@ def install_safe_json(app: Flask) -> None:
 
     safe_loads._flask_guard_safe = True  # type: ignore[attr-defined]
     provider.loads = safe_loads  # type: ignore[method-assign]
+
+
+class _ClientInput:
+    """A request's ``wsgi.input`` whose read failures are the client's: a 400.
+
+    Servers raise their own exceptions for a body they cannot read: werkzeug's an
+    ``OSError("Invalid chunk header")``, gunicorn's ``InvalidChunkSize``,
+    ``ChunkMissingTerminator`` or ``NoMoreData``. Each becomes werkzeug's
+    :class:`~werkzeug.exceptions.ClientDisconnected` (a ``BadRequest``).
+    """
+
+    __slots__ = ("_stream",)
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self._stream = stream
+
+    def read(self, size: int | None = -1) -> bytes:
+        try:
+            return self._stream.read(-1 if size is None else size)
+        except HTTPException:
+            raise
+        except Exception as error:
+            raise ClientDisconnected() from error
+
+    def readline(self, size: int | None = -1) -> bytes:
+        try:
+            return self._stream.readline(-1 if size is None else size)
+        except HTTPException:
+            raise
+        except Exception as error:
+            raise ClientDisconnected() from error
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        data = self.read(len(view))
+        view[: len(data)] = data
+        return len(data)
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self.readline, b"")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def guard_request_body(environ: MutableMapping[str, Any]) -> None:
+    """Make a failure to read this request's body a 400 (requests without one are left be)."""
+    if environ.get("CONTENT_LENGTH") or "HTTP_TRANSFER_ENCODING" in environ:
+        stream = environ.get("wsgi.input")
+        if stream is not None:
+            environ["wsgi.input"] = _ClientInput(stream)

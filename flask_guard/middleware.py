@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from .body import guard_request_body
 from .error_state import STATUS_REPORT_KEY
 from .handlers import ERROR_ID_HEADER, ErrorResponder
 from .request_id import (
@@ -57,6 +58,7 @@ class GuardMiddleware:
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         request_id = self._policy.assign(environ)
+        guard_request_body(environ)
         # The app's status and headers are held back until it returns, so that an exception
         # escaping Flask after them (a teardown function raising) can still replace them.
         held: list[Any] = []

@@ -4,6 +4,7 @@ shows without the operator's token."""
 from __future__ import annotations
 
 import importlib.util
+import socket
 from typing import Any, NoReturn
 
 import pytest
@@ -15,7 +16,7 @@ from werkzeug.exceptions import HTTPException
 
 from flask_guard import CircuitOpenError, FlaskGuard, GuardConfigError, UpstreamServerError
 
-from .conftest import error_of, make_app
+from .conftest import error_of, make_app, serving
 
 TOKEN = "operator-secret-0123456789"
 BEARER = {"Authorization": f"Bearer {TOKEN}"}
@@ -438,3 +439,44 @@ def test_guard_routes_stay_out_of_flask_smorest_openapi() -> None:
     api.register_blueprint(pets)
     paths = app.test_client().get("/openapi.json").get_json()["paths"]
     assert list(paths) == ["/pets"]
+
+
+def _raw_post(url: str, body: bytes) -> bytes:
+    """Send a chunked POST whose chunks are ``body`` as it is; return the status line."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as connection:
+        connection.sendall(
+            b"POST /parse HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n" + body
+        )
+        connection.shutdown(socket.SHUT_WR)  # a client abandoning its upload
+        return connection.makefile("rb").readline()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"zz\r\n", b'5\r\n{"a"', b'ffff\r\n{"a": 1', b"3\r\n[1]\r\n"],
+    ids=["bad chunk size", "cut mid-chunk", "chunk longer than sent", "no last chunk"],
+)
+def test_a_chunked_body_the_server_cannot_read_is_400_and_opens_no_breaker(
+    body: bytes,
+) -> None:
+    app = make_app()
+    guard = FlaskGuard(app)
+
+    @app.post("/parse")
+    @guard.breaker("parser", failure_threshold=1)
+    def parse() -> dict[str, str]:
+        return {"type": type(request.get_json()).__name__}
+
+    with serving(app) as url:
+        statuses = [_raw_post(url, body) for _ in range(3)]
+        valid = requests.post(
+            url + "/parse",
+            data=iter([b'{"a": 1}']),  # sent chunked
+            headers={"Content-Type": "application/json"},
+            timeout=10,
+        )
+    assert all(status.startswith(b"HTTP/1.1 400") for status in statuses), statuses
+    assert (valid.status_code, valid.json()) == (200, {"type": "dict"})
+    assert guard.breakers["parser"].state.value == "closed"
