@@ -16,114 +16,26 @@ import re
 import threading
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, cast
-from urllib.parse import unquote
 
 from sentry_sdk.scope import add_global_event_processor
+
+from .secret_names import SecretNames
 
 if TYPE_CHECKING:
     from sentry_sdk._types import Event
 
 FILTERED = "[Filtered]"
 
-#: Name fragments that mark a field as secret, matched case-insensitively inside each word
-#: of a name (``X-Auth-Token`` is the words ``x``, ``auth``, ``token``).
-PATTERNS = (
-    "token",
-    "secret",
-    "passw",
-    "passphrase",
-    "pwd",
-    "key",
-    "auth",
-    "session",
-    "csrf",
-    "xsrf",
-    "signature",
-    "cookie",
-    "jwt",
-    "credential",
-    "bearer",
-    "private",
-    "cvv",
-    "cvc",
-)
-#: Whole names filtered for another reason: they carry the client's address.
-ADDRESS_FIELDS = frozenset(
-    {
-        "forwarded",
-        "x_forwarded_for",
-        "x_real_ip",
-        "true_client_ip",
-        "cf_connecting_ip",
-        "ip_address",
-        "remote_addr",
-    }
-)
-# Everyday words that contain a pattern and name nothing secret.
-_HARMLESS_WORDS = frozenset(
-    {
-        "author",
-        "authors",
-        "authored",
-        "authority",
-        "authorities",
-        "keyboard",
-        "keyword",
-        "keywords",
-        "monkey",
-        "turkey",
-        "donkey",
-        "hockey",
-        "jockey",
-        "whiskey",
-    }
-)
-_WORDS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z0-9]+|[0-9]+")
 _PAIR = re.compile(r"(?P<name>[\w.\-\[\]%]+)(?P<sep>=|%3[dD])(?P<value>[^&\s#;,\"'<>]*)")
 _MEMBER = re.compile(
     r"\"(?P<name>[^\"\\]{1,100})\"(?P<sep>\s*:\s*)\"(?P<value>(?:[^\"\\]|\\.)*)\""
 )
 _CREDENTIAL = re.compile(r"\b(?P<scheme>Bearer|Basic|Token|Digest)\s+[A-Za-z0-9\-._~+/]{6,}=*")
 _MAX_DEPTH = 12
-_CACHE_SIZE = 4096
 
 
-class Scrubber:
-    """Decide which names are secret and filter their values out of Sentry events."""
-
-    def __init__(self, extra: Iterable[str] = ()) -> None:
-        self._extra: tuple[str, ...] = ()
-        self._verdicts: dict[str, bool] = {}
-        self._lock = threading.Lock()
-        self.add(extra)
-
-    def add(self, names: Iterable[str]) -> None:
-        """Filter every name containing one of ``names`` too (case-insensitive)."""
-        with self._lock:
-            new = {_normal(name) for name in names} - set(self._extra)
-            if new:
-                self._extra = (*self._extra, *sorted(new))
-                self._verdicts = {}
-
-    def is_sensitive(self, name: str) -> bool:
-        """Return whether a field called ``name`` must not reach Sentry."""
-        verdict = self._verdicts.get(name)
-        if verdict is None:
-            verdict = self._judge(name)
-            if len(self._verdicts) >= _CACHE_SIZE:  # hostile clients invent names
-                self._verdicts = {}
-            self._verdicts[name] = verdict
-        return verdict
-
-    def _judge(self, name: str) -> bool:
-        normal = _normal(unquote(name))
-        if normal in ADDRESS_FIELDS or any(extra in normal for extra in self._extra):
-            return True
-        return any(
-            pattern in word and word not in _HARMLESS_WORDS
-            for word in (w.lower() for w in _WORDS.findall(unquote(name)))
-            for pattern in PATTERNS
-        ) or any(pattern in normal.replace("_", "") for pattern in ("password", "apikey"))
+class Scrubber(SecretNames):
+    """Filter the values of secret names out of Sentry events."""
 
     def text(self, text: str) -> str:
         """Filter secret ``name=value`` pairs, JSON members and credentials in ``text``."""
@@ -190,10 +102,6 @@ def _frames(event: Mapping[str, Any]) -> Iterable[dict[str, Any]]:
             stacktrace = value.get("stacktrace") if isinstance(value, Mapping) else None
             if isinstance(stacktrace, Mapping):
                 yield from (f for f in stacktrace.get("frames") or () if isinstance(f, dict))
-
-
-def _normal(name: str) -> str:
-    return name.strip().lower().replace("-", "_")
 
 
 #: The scrubber of the process: Sentry has one client per process, so one set of names.

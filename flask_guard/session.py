@@ -3,7 +3,6 @@ and a bulkhead (each call goes through :class:`~flask_guard.session_adapter.Guar
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Collection
 from dataclasses import asdict
@@ -16,6 +15,7 @@ from .budget import RetryBudget
 from .bulkhead import Bulkhead
 from .deadline import budget_set_by_client, check_time_left
 from .http_retry import GuardRetry, quiet_retry_warnings
+from .secret_names import looks_secret
 from .session_adapter import BreakerOption, GuardedAdapter, past_deadline
 from .session_settings import SessionSettings, Timeout, check_options
 from .transport import CURRENT_CALL, OutboundCall
@@ -25,11 +25,6 @@ from .watchdog import WATCHDOG
 DEFAULT_ALLOWED_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 #: Statuses retried by default.
 DEFAULT_STATUS_FORCELIST = (429, 500, 502, 503, 504)
-#: Header names that look secret: not sent on when a redirect leads to another host.
-SECRET_HEADER = re.compile(
-    r"token|secret|passw|key|auth|session|csrf|signature|cookie|jwt|credential", re.IGNORECASE
-)
-
 BudgetOption = RetryBudget | Literal["own"] | None
 
 
@@ -73,7 +68,7 @@ class GuardSession(requests.Session):
         another host."""
         if self.should_strip_auth(response.request.url or "", prepared_request.url or ""):
             headers = prepared_request.headers
-            for name in [name for name in headers if SECRET_HEADER.search(name)]:
+            for name in [name for name in headers if looks_secret(name)]:
                 del headers[name]
         super().rebuild_auth(prepared_request, response)
 

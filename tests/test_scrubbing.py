@@ -53,6 +53,17 @@ SECRET_NAMES = [
     "card_cvv",
     "X-Forwarded-For",
     "X-Real-IP",
+    "pass",
+    "sig",
+    "code",
+    "ssn",
+    "card",
+    "card_number",
+    "X-Sig",
+    "X-Hmac",
+    "X-Otp",
+    "X-Passcode",
+    "X-Client-Cert",
 ]
 PLAIN_NAMES = [
     "Content-Type",
@@ -69,6 +80,10 @@ PLAIN_NAMES = [
     "reason",
     "url",
     "http.query",
+    "status_code",
+    "error_code",
+    "signal",
+    "discard",
 ]
 
 

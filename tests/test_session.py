@@ -278,6 +278,11 @@ def test_a_cross_host_redirect_drops_every_secret_looking_header(
         "X-Signature": "g-8",
         "X-Jwt": "j-9",
         "X-Credential": "c-10",
+        "X-Hmac": "h-11",
+        "X-Sig": "g-12",
+        "X-Otp": "o-13",
+        "X-Client-Cert": "c-14",
+        "X-Passcode": "p-15",
     }
     with serving(Request.application(record)) as other_host:
         httpserver.expect_request("/start").respond_with_data(
