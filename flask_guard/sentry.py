@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from .config import SentrySettings
 from .envelope import ErrorReport
-from .errors import CircuitOpenError
+from .errors import CircuitOpenError, is_client_error
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -77,10 +77,17 @@ class SentryReporter:
 
     def wants(self, error: Exception, report: ErrorReport) -> bool:
         """Return whether ``error`` deserves an event: 5xx (4xx if configured), never a
-        rejected call (a breaker opening is reported once, by itself)."""
+        rejected call (a breaker opening is reported once, by itself).
+
+        A spent request budget (:class:`~flask_guard.DeadlineExceeded`, a 504) counts as a
+        client error here as it does for breakers: a client sending a tiny
+        ``X-Request-Timeout`` must not spend the project's Sentry quota.
+        """
         if isinstance(error, CircuitOpenError):
             return False
-        return report.status >= 500 or self._settings.capture_4xx
+        if report.status >= 500 and not is_client_error(error):
+            return True
+        return self._settings.capture_4xx
 
     def sender(self) -> EventSender | None:
         """Return what sends this app's events once the SDK is in the process, else None

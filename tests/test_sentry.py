@@ -134,6 +134,22 @@ def test_client_errors_are_not_sent_unless_asked(sentry_ingest: SentryIngest) ->
     assert sentry_ingest.events == {}
 
 
+def test_a_budget_the_client_spent_sends_no_event(sentry_ingest: SentryIngest) -> None:
+    app, _ = guarded_app(sentry_ingest)
+
+    @app.get("/slow")
+    @retry_with_backoff(max_attempts=2, base_delay=0)
+    def slow() -> NoReturn:
+        raise ConnectionError("upstream down")
+
+    responses = [
+        app.test_client().get("/slow", headers={"X-Request-Timeout": "0.000001"}) for _ in range(5)
+    ]
+    sentry_sdk.flush(timeout=5)
+    assert {error_of(response)["code"] for response in responses} == {"UPSTREAM_TIMEOUT"}
+    assert sentry_ingest.events == {}
+
+
 def test_client_errors_are_sent_as_warnings_when_asked(sentry_ingest: SentryIngest) -> None:
     app, _ = guarded_app(sentry_ingest, GUARD_SENTRY_CAPTURE_4XX=True)
     event = captured(sentry_ingest, app.test_client().get("/missing"))
