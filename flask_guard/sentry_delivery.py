@@ -43,10 +43,18 @@ REASONS = {
     "sample_rate": "it was sampled out (GUARD_SENTRY_SAMPLE_RATE)",
     "before_send": "before_send dropped it",
     "event_processor": "an event processor dropped it",
+    "shutdown": "it was still queued when the Sentry client closed",
 }
 #: The reasons that are a failure to deliver, not a decision of the app.
 DELIVERY_FAILURES = frozenset(
-    {"queue_overflow", "network_error", "send_error", "ratelimit_backoff", "rate_limited"}
+    {
+        "queue_overflow",
+        "network_error",
+        "send_error",
+        "ratelimit_backoff",
+        "rate_limited",
+        "shutdown",
+    }
 )
 STORM_SUMMARY_INTERVAL = 60.0
 _SENTRY_THREAD_PREFIX = "sentry-sdk."
@@ -140,7 +148,40 @@ def note_loss(
 
 
 class GuardTransport(HttpTransport):
-    """The SDK's HTTP transport, accounting for every error event it does not deliver."""
+    """The SDK's HTTP transport, accounting for every error event it does not deliver.
+
+    It also keeps the ids of the error events it has queued but not yet settled: when the
+    client closes (a deploy's SIGTERM) while Sentry is slow, the SDK drops its queue without
+    a word, and those ids are logged as lost instead.
+    """
+
+    def __init__(self, options: dict[str, Any]) -> None:
+        super().__init__(options)
+        self._unsettled: dict[str, None] = {}
+        self._unsettled_lock = threading.Lock()
+
+    def capture_envelope(self, envelope: Envelope) -> None:
+        """Queue ``envelope``, remembering its error event's id until it is settled."""
+        event_id = _event_id(envelope)
+        if event_id is not None:
+            with self._unsettled_lock:
+                self._unsettled[event_id] = None
+        super().capture_envelope(envelope)
+
+    def _settle(self, envelope: Envelope | None) -> None:
+        event_id = _event_id(envelope)
+        if event_id is not None:
+            with self._unsettled_lock:
+                self._unsettled.pop(event_id, None)
+
+    def kill(self) -> None:
+        """Stop sending; log every error id still queued as lost (``shutdown``)."""
+        super().kill()
+        with self._unsettled_lock:
+            unsettled, self._unsettled = list(self._unsettled), {}
+        for event_id in unsettled:
+            LOST.lost("shutdown", event_id)
+        LOST.report_pending()
 
     def record_lost_event(
         self,
@@ -152,10 +193,14 @@ class GuardTransport(HttpTransport):
     ) -> None:
         """Report the loss to Sentry (client reports) and to the operator."""
         super().record_lost_event(reason, data_category, item, quantity=quantity)
+        if item is not None and (event := item.get_event()) is not None:
+            with self._unsettled_lock:
+                self._unsettled.pop(str(event.get("event_id")), None)
         note_loss(reason, data_category, item, quantity)
 
     def _handle_response(self, response: Any, envelope: Envelope | None) -> None:
         super()._handle_response(response=response, envelope=envelope)
+        self._settle(envelope)
         if response.status == 429 and envelope is not None:
             # The SDK leaves this loss to Sentry's own books; the operator hears of it here.
             for item in envelope.items:
@@ -167,6 +212,11 @@ class GuardTransport(HttpTransport):
         """Send what is queued, then report a storm still under way."""
         super().flush(timeout, callback)
         LOST.report_pending()
+
+
+def _event_id(envelope: Envelope | None) -> str | None:
+    event = envelope.get_event() if envelope is not None else None
+    return None if event is None or not event.get("event_id") else str(event["event_id"])
 
 
 def watch_transport(transport: Transport | None) -> None:

@@ -178,6 +178,27 @@ def test_rate_limited_events_are_logged_by_id(
     assert set(lost.values()) <= {"rate_limited", "ratelimit_backoff"}
 
 
+def test_ids_still_queued_when_the_client_closes_are_logged_as_lost(
+    stop_sentry: None, delivery_log: pytest.LogCaptureFixture
+) -> None:
+    ingest = GatedIngest()
+    with serving(ingest) as url:
+        ingest.url = url
+        app = failing_app(SENTRY_DSN=ingest.dsn)
+        ids = error_ids(app, 10)
+        assert ingest.waiting.acquire(timeout=10)  # the first is in flight, the rest queued
+        sentry_sdk.get_client().close(timeout=0.2)  # a deploy's SIGTERM, Sentry slow
+        lost = lost_ids(delivery_log)
+        ingest.gate.set()
+        # This process lives on: the closed client's thread drains its queue here, not
+        # into the next test's ingest.
+        for event_id in ids:
+            ingest.wait_for(event_id)
+    assert set(ids) <= set(lost) | set(ingest.events)
+    assert "shutdown" in set(lost.values())
+    assert len(storm_warnings(delivery_log)) == 1
+
+
 @pytest.mark.parametrize("started", ["before the guard", "after the guard"])
 def test_losses_of_a_client_the_app_started_are_logged_too(
     stop_sentry: None, delivery_log: pytest.LogCaptureFixture, started: str
