@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import logging
 import os
 import re
 import socket
@@ -9,7 +11,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import pytest
 import redis
@@ -159,3 +161,35 @@ def redis_prefix(redis_url: str) -> Iterator[str]:
     client = redis.Redis.from_url(redis_url)
     for key in client.scan_iter(f"{prefix}:*"):
         client.delete(key)
+
+
+@pytest.fixture
+def root_stream() -> Iterator[io.StringIO]:
+    """A root handler of the test's own; restore the root handlers' formatters afterwards."""
+    root = logging.getLogger()
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    saved = [(h, h.formatter, list(h.filters)) for h in root.handlers]
+    root.addHandler(handler)
+    yield stream
+    root.removeHandler(handler)
+    for existing, formatter, filters in saved:
+        existing.setFormatter(formatter)
+        existing.filters = filters
+
+
+def ops_app(**config: object) -> tuple[Flask, FlaskGuard]:
+    app = make_app(**config)
+    guard = FlaskGuard(app)
+
+    @app.get("/pay")
+    @guard.breaker("payments", failure_threshold=1, recovery_timeout=60)
+    def pay() -> NoReturn:
+        raise ConnectionError("payments down")
+
+    @app.get("/stock")
+    @guard.breaker("inventory", failure_threshold=1)
+    def stock() -> dict[str, int]:
+        return {"left": 3}
+
+    return app, guard

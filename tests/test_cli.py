@@ -4,31 +4,13 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import NoReturn
 
 import pytest
 from flask import Flask
 
 from flask_guard import FlaskGuard, signals
 
-from .conftest import make_app
-
-
-def ops_app(**config: object) -> tuple[Flask, FlaskGuard]:
-    app = make_app(**config)
-    guard = FlaskGuard(app)
-
-    @app.get("/pay")
-    @guard.breaker("payments", failure_threshold=1, recovery_timeout=60)
-    def pay() -> NoReturn:
-        raise ConnectionError("payments down")
-
-    @app.get("/stock")
-    @guard.breaker("inventory", failure_threshold=1)
-    def stock() -> dict[str, int]:
-        return {"left": 3}
-
-    return app, guard
+from .conftest import ops_app
 
 
 def shared(redis_url: str, redis_prefix: str) -> dict[str, object]:

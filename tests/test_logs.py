@@ -5,30 +5,13 @@ from __future__ import annotations
 import io
 import json
 import logging
-from collections.abc import Iterator
 
-import pytest
 import requests
 
 from flask_guard import FlaskGuard
 from flask_guard.logs import JsonFormatter
 
 from .conftest import make_app, serving
-
-
-@pytest.fixture
-def root_stream() -> Iterator[io.StringIO]:
-    """A root handler of the test's own; restore the root handlers' formatters afterwards."""
-    root = logging.getLogger()
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    saved = [(h, h.formatter, list(h.filters)) for h in root.handlers]
-    root.addHandler(handler)
-    yield stream
-    root.removeHandler(handler)
-    for existing, formatter, filters in saved:
-        existing.setFormatter(formatter)
-        existing.filters = filters
 
 
 def json_lines(stream: io.StringIO) -> list[dict[str, object]]:

@@ -6,7 +6,6 @@ import io
 import json
 import logging
 import sys
-from collections.abc import Iterator
 from typing import NoReturn
 
 import pytest
@@ -15,26 +14,14 @@ from flask import Flask
 from flask_guard import FlaskGuard, GuardConfigError, retry_with_backoff
 
 from .conftest import FakeClock, error_of, make_app
+from .conftest import ops_app as guarded_ops_app
 
 TOKEN = "operator-secret-0123456789"
 BEARER = {"Authorization": f"Bearer {TOKEN}"}
 
 
 def ops_app(**config: object) -> tuple[Flask, FlaskGuard]:
-    app = make_app(**{"GUARD_HEALTH_TOKEN": TOKEN, **config})
-    guard = FlaskGuard(app)
-
-    @app.get("/pay")
-    @guard.breaker("payments", failure_threshold=1, recovery_timeout=60)
-    def pay() -> NoReturn:
-        raise ConnectionError("payments down")
-
-    @app.get("/stock")
-    @guard.breaker("inventory", failure_threshold=1)
-    def stock() -> dict[str, int]:
-        return {"left": 3}
-
-    return app, guard
+    return guarded_ops_app(**{"GUARD_HEALTH_TOKEN": TOKEN, **config})
 
 
 def test_health_is_ok_when_every_breaker_is_closed() -> None:
@@ -111,21 +98,6 @@ def test_open_critical_breaker_makes_health_503() -> None:
 def test_health_can_be_turned_off() -> None:
     app, _ = ops_app(GUARD_HEALTH_PATH=None)
     assert error_of(app.test_client().get("/health"))["status"] == 404
-
-
-@pytest.fixture
-def root_stream() -> Iterator[io.StringIO]:
-    """A root handler of the test's own; restore the root handlers' formatters afterwards."""
-    root = logging.getLogger()
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    saved = [(h, h.formatter, list(h.filters)) for h in root.handlers]
-    root.addHandler(handler)
-    yield stream
-    root.removeHandler(handler)
-    for existing, formatter, filters in saved:
-        existing.setFormatter(formatter)
-        existing.filters = filters
 
 
 def test_json_logs_carry_request_and_error_ids(root_stream: io.StringIO) -> None:
