@@ -124,6 +124,8 @@ class RequestBudget:
         return asked, True
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        if self._default is None and _ENVIRON_HEADER not in environ:
+            return self._wsgi_app(environ, start_response)  # most requests: no budget at all
         seconds, by_client = self.seconds_for(environ)
         if seconds is None:
             return self._wsgi_app(environ, start_response)
