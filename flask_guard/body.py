@@ -5,6 +5,7 @@ a 400, never a 500 that a breaker would count."""
 from __future__ import annotations
 
 from collections.abc import Iterator, MutableMapping
+from contextlib import contextmanager
 from typing import IO, Any
 
 from flask import Flask
@@ -51,20 +52,12 @@ class _ClientInput:
         self._stream = stream
 
     def read(self, size: int | None = -1) -> bytes:
-        try:
+        with _read_by_client():
             return self._stream.read(-1 if size is None else size)
-        except HTTPException:
-            raise
-        except Exception as error:
-            raise ClientDisconnected() from error
 
     def readline(self, size: int | None = -1) -> bytes:
-        try:
+        with _read_by_client():
             return self._stream.readline(-1 if size is None else size)
-        except HTTPException:
-            raise
-        except Exception as error:
-            raise ClientDisconnected() from error
 
     def readinto(self, buffer: Any) -> int:
         view = memoryview(buffer).cast("B")
@@ -77,6 +70,17 @@ class _ClientInput:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._stream, name)
+
+
+@contextmanager
+def _read_by_client() -> Iterator[None]:
+    """Turn a server's failure to read the body into the client's 400."""
+    try:
+        yield
+    except HTTPException:
+        raise
+    except Exception as error:
+        raise ClientDisconnected() from error
 
 
 def guard_request_body(environ: MutableMapping[str, Any]) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import gzip
 import importlib
 import json
+import signal
 import socket
 import subprocess
 import threading
@@ -89,8 +90,18 @@ class RedisServer:
         self.stop()
         raise RuntimeError(f"redis-server did not start on port {self.port}")
 
+    def pause(self) -> None:
+        """Freeze the server (SIGSTOP): it keeps its connections and answers nothing."""
+        if self._process is not None:
+            self._process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """Let a paused server answer again (SIGCONT)."""
+        if self._process is not None:
+            self._process.send_signal(signal.SIGCONT)
+
     def stop(self) -> None:
-        """Kill the server, as a crash would."""
+        """Kill the server, as a crash would (a paused one too)."""
         if self._process is not None:
             self._process.kill()
             self._process.wait()

@@ -6,6 +6,7 @@ import io
 import logging
 import os
 import re
+import shutil
 import socket
 import threading
 import uuid
@@ -21,7 +22,7 @@ from werkzeug.serving import make_server
 from werkzeug.test import TestResponse
 
 from flask_guard import FlaskGuard
-from flask_guard.testing import SentryIngest
+from flask_guard.testing import RedisServer, SentryIngest
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
@@ -193,3 +194,14 @@ def ops_app(**config: object) -> tuple[Flask, FlaskGuard]:
         return {"left": 3}
 
     return app, guard
+
+
+@pytest.fixture
+def own_redis(redis_url: str) -> Iterator[RedisServer]:
+    """A redis-server of the test's own, to stop, pause or corrupt (never the shared one)."""
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed")
+    server = RedisServer()
+    server.start()
+    yield server
+    server.stop()

@@ -6,9 +6,6 @@ import asyncio
 import contextlib
 import itertools
 import logging
-import os
-import shutil
-import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -158,32 +155,14 @@ def test_a_corrupt_key_makes_only_its_breaker_go_on_locally(
     assert "'ledger'" in corrupt[0]
 
 
-@pytest.fixture
-def own_redis(redis_url: str) -> Iterator[RedisServer]:
-    if shutil.which("redis-server") is None:
-        pytest.skip("redis-server is not installed")
-    server = RedisServer()
-    server.start()
-    yield server
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(_pid(server), signal.SIGCONT)
-    server.stop()
-
-
-def _pid(server: RedisServer) -> int:
-    process = server._process
-    assert process is not None
-    return process.pid
-
-
 @contextlib.contextmanager
 def paused(server: RedisServer) -> Iterator[None]:
     """Freeze ``server`` (it keeps its connections and answers nothing) for the block."""
-    os.kill(_pid(server), signal.SIGSTOP)
+    server.pause()
     try:
         yield
     finally:
-        os.kill(_pid(server), signal.SIGCONT)
+        server.resume()
 
 
 def test_a_read_after_a_redis_pause_does_not_bring_back_a_stale_opening(

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
-import shutil
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from typing import Any, NoReturn
 
 import pytest
@@ -242,16 +240,6 @@ def test_keys_are_namespaced_and_expire(storage: RedisStorage, redis_url: str) -
     assert keys
     for key in keys:
         assert client.ttl(key) > 0
-
-
-@pytest.fixture
-def own_redis(redis_url: str) -> Iterator[RedisServer]:
-    if shutil.which("redis-server") is None:
-        pytest.skip("redis-server is not installed")
-    server = RedisServer()
-    server.start()
-    yield server
-    server.stop()
 
 
 def outage_app(url: str) -> tuple[Flask, FlaskGuard, dict[str, bool]]:
