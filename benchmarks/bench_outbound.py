@@ -19,7 +19,7 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 
 from _timing import best_per_call, parse_args
 from flask_guard import retry_with_backoff, robust_session
-from flask_guard.deadline import budget
+from flask_guard.resilience.request_budget import budget
 
 
 def tiny_app(environ: dict[str, object], start_response: Callable[..., object]) -> Iterable[bytes]:

@@ -5,13 +5,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from . import signals
-from .breaker import BreakerStats, CircuitBreaker
-from .breaker_policy import CircuitState
-from .budget import RetryBudget
-from .bulkhead import Bulkhead, BulkheadStats
-from .config import GuardConfigError
-from .deadline import current_deadline, time_left
-from .errors import (
+from .breaker.breaker import BreakerStats, CircuitBreaker
+from .breaker.policy import CircuitState
+from .config.keys import GuardConfigError
+from .errors.exceptions import (
     ApiError,
     BulkheadFullError,
     CircuitOpenError,
@@ -19,20 +16,23 @@ from .errors import (
     UpstreamServerError,
 )
 from .extension import FlaskGuard
-from .request_id import RequestIdFilter, current_request_id
-from .retry import retry_with_backoff
+from .resilience.bulkhead import Bulkhead, BulkheadStats
+from .resilience.request_budget import current_deadline, time_left
+from .resilience.retry import retry_with_backoff
+from .resilience.retry_budget import RetryBudget
+from .web.request_id import RequestIdFilter, current_request_id
 
 if TYPE_CHECKING:
-    from .http_errors import ResponseTooLarge, TotalTimeout
-    from .session import robust_session
+    from .errors.upstream import ResponseTooLarge, TotalTimeout
+    from .outbound.session import robust_session
 
     __version__: str
 
 # Names whose modules import requests: loaded on first use, not with flask_guard.
 _LAZY = {
-    "ResponseTooLarge": "http_errors",
-    "TotalTimeout": "http_errors",
-    "robust_session": "session",
+    "ResponseTooLarge": "errors.upstream",
+    "TotalTimeout": "errors.upstream",
+    "robust_session": "outbound.session",
 }
 
 __all__ = [

@@ -9,20 +9,20 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from flask import Flask, current_app, has_app_context
 
-from .body import install_safe_json
-from .bulkhead import Bulkhead
-from .cli import guard_cli
-from .config import DEFAULTS, GuardConfigError, load_config, override_key
-from .deadline import install_request_budget
-from .environment import warn_unread_variables
-from .handlers import install_error_handler
-from .health import install_health
-from .logs import install_json_logs
-from .middleware import GuardMiddleware
-from .misuse import checked, watch
-from .registry import BreakerRegistry
-from .request_id import install_request_ids
-from .sentry import setup_sentry
+from .breaker.registry import BreakerRegistry
+from .config.environment import warn_unread_variables
+from .config.keys import DEFAULTS, GuardConfigError, load_config, override_key
+from .logs.json_lines import install_json_logs
+from .ops.cli import guard_cli
+from .ops.health import install_health
+from .resilience.bulkhead import Bulkhead
+from .resilience.request_budget import install_request_budget
+from .sentry.setup import setup_sentry
+from .web.handlers import install_error_handler
+from .web.middleware import GuardMiddleware
+from .web.misuse import checked, watch
+from .web.request_body import install_safe_json
+from .web.request_id import install_request_ids
 
 if TYPE_CHECKING:
     import requests
@@ -88,7 +88,7 @@ class FlaskGuard:
         except ValueError as error:
             raise GuardConfigError(str(error)) from None
         reporter = setup_sentry(app, config.sentry)
-        from .session import shared_session  # requests is loaded when a session is built
+        from .outbound.session import shared_session  # requests is loaded when a session is built
 
         session = shared_session(config.http, request_id_header=config.request_id_header)
         policy = install_request_ids(app, config.request_id_header, config.trust_request_id)
@@ -103,7 +103,7 @@ class FlaskGuard:
                 app, config.health_path, config.health_critical_breakers, config.health_token
             )
         if config.metrics_path is not None:
-            from .metrics import install_metrics  # prometheus-client is an optional extra
+            from .ops.metrics import install_metrics  # prometheus-client is an optional extra
 
             install_metrics(app, config.metrics_path, self.breakers, config.health_token)
         if config.log_json:
@@ -184,7 +184,7 @@ class FlaskGuard:
         target = app if app is not None else (current_app if has_app_context() else None)
         session = None if target is None else target.extensions.get("guard.session")
         if session is not None:
-            from .session import session_bulkheads
+            from .outbound.session import session_bulkheads
 
             bulkheads.extend(session_bulkheads(session))
         return bulkheads

@@ -394,8 +394,8 @@ def test_stats_say_whether_an_operator_forced_the_breaker(breaker: CircuitBreake
 
 def test_exceptions_and_validators_have_one_home() -> None:
     from flask_guard import GuardConfigError, errors
-    from flask_guard.breaker_policy import CircuitOpenError as FromPolicy
-    from flask_guard.config import GuardConfigError as FromConfig
+    from flask_guard.breaker.policy import CircuitOpenError as FromPolicy
+    from flask_guard.config.keys import GuardConfigError as FromConfig
 
     assert CircuitOpenError is errors.CircuitOpenError is FromPolicy
     assert GuardConfigError is errors.GuardConfigError is FromConfig

@@ -14,7 +14,7 @@ from flask import Flask
 from werkzeug import Request, Response
 
 from flask_guard import Bulkhead, BulkheadFullError, FlaskGuard, robust_session, signals
-from flask_guard.health import health_report
+from flask_guard.ops.health import health_report
 
 from .conftest import error_of, make_app, serving
 

@@ -22,7 +22,7 @@ from flask_guard import (
     robust_session,
     time_left,
 )
-from flask_guard.deadline import budget, parse_request_timeout
+from flask_guard.resilience.request_budget import budget, parse_request_timeout
 
 from .conftest import FakeClock, error_of, make_app
 from .upstreams import trickling_upstream

@@ -6,7 +6,7 @@ import ast
 import re
 from pathlib import Path
 
-from flask_guard.config import DEFAULTS
+from flask_guard.config.keys import DEFAULTS
 
 TABLE = Path(__file__).parent.parent / "docs" / "configuration.rst"
 ROW = re.compile(r"^   \* - ``(GUARD_\w+)``\n     - ``(.+?)``$", re.MULTILINE)

@@ -18,7 +18,7 @@ def warnings_of(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [
         r.getMessage()
         for r in caplog.records
-        if r.name == "flask_guard.environment" and r.levelno == logging.WARNING
+        if r.name == "flask_guard.config.environment" and r.levelno == logging.WARNING
     ]
 
 

@@ -8,7 +8,7 @@ import pytest
 from flask import Flask
 
 from flask_guard import ApiError, FlaskGuard, GuardConfigError
-from flask_guard.config import DEFAULTS
+from flask_guard.config.keys import DEFAULTS
 
 from .conftest import error_of, make_app
 

@@ -102,8 +102,8 @@ def test_every_public_name_imports_from_the_package() -> None:
     for name in flask_guard.__all__:
         assert getattr(flask_guard, name) is not None, name
     from flask_guard import ResponseTooLarge, TotalTimeout, robust_session
-    from flask_guard.http_errors import ResponseTooLarge as Defined
-    from flask_guard.session import robust_session as built
+    from flask_guard.errors.upstream import ResponseTooLarge as Defined
+    from flask_guard.outbound.session import robust_session as built
 
     assert ResponseTooLarge is Defined
     assert robust_session is built

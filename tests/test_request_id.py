@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from flask_guard import FlaskGuard, RequestIdFilter, current_request_id
-from flask_guard.request_id import SAFE_REQUEST_ID
+from flask_guard.web.request_id import SAFE_REQUEST_ID
 
 from .conftest import HEX32, make_app, serving
 

@@ -13,7 +13,7 @@ from pytest_httpserver import HTTPServer
 from werkzeug.exceptions import NotFound
 
 from flask_guard import ApiError, CircuitOpenError, RetryBudget, retry_with_backoff, signals
-from flask_guard.backoff import backoff_delay, retry_after_hint
+from flask_guard.resilience.backoff import backoff_delay, retry_after_hint
 
 from .conftest import FakeClock
 

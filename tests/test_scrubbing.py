@@ -12,7 +12,7 @@ from flask import Flask
 from pytest_httpserver import HTTPServer
 
 from flask_guard import FlaskGuard
-from flask_guard.scrubbing import FILTERED, Scrubber
+from flask_guard.redaction.scrubbing import FILTERED, Scrubber
 from flask_guard.testing import SentryIngest
 
 from .conftest import error_of, make_app

@@ -13,8 +13,8 @@ import sentry_sdk
 from flask import Flask
 
 from flask_guard import ApiError, CircuitState, FlaskGuard, GuardConfigError, retry_with_backoff
-from flask_guard.config import SentrySettings
-from flask_guard.sentry import start_sentry
+from flask_guard.config.keys import SentrySettings
+from flask_guard.sentry.setup import start_sentry
 from flask_guard.testing import SentryIngest
 
 from .conftest import error_of, make_app

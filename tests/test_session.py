@@ -23,9 +23,9 @@ from flask_guard import (
     RetryBudget,
     robust_session,
 )
-from flask_guard.session_adapter import GuardedAdapter
-from flask_guard.session_settings import SessionSettings
-from flask_guard.transport import MAX_HOSTS, POOL_CLASSES
+from flask_guard.outbound.adapter import GuardedAdapter
+from flask_guard.outbound.pools import MAX_HOSTS, POOL_CLASSES
+from flask_guard.outbound.settings import SessionSettings
 
 from .conftest import make_app, serving
 
@@ -112,7 +112,7 @@ def test_retries_of_a_guard_session_are_not_warnings_but_a_plain_sessions_still_
         with pytest.raises(requests.ConnectionError):
             robust_session(retries=2, backoff_factor=0).get(refused_url)
         guard_warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
-        moved = [r for r in caplog.records if r.name == "flask_guard.http_retry"]
+        moved = [r for r in caplog.records if r.name == "flask_guard.outbound.http_retry"]
         caplog.clear()
         plain = requests.Session()
         plain.mount("http://", HTTPAdapter(max_retries=Retry(total=1, backoff_factor=0)))

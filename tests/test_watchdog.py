@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from flask_guard.watchdog import Watchdog
+from flask_guard.outbound.watchdog import Watchdog
 
 WAIT = 10.0
 

@@ -6,8 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from ..breaker_policy import BreakerPolicy
-from ..breaker_states import BreakerMachine, Permit, Transition
+from ..breaker.policy import BreakerPolicy
+from ..breaker.states import BreakerMachine, Permit, Transition
 
 Command = Literal["force_open", "force_close", "reset"]
 #: The part of a step that waits on a shared storage; run it outside the event loop.

@@ -5,8 +5,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from ..breaker_policy import BreakerPolicy
-from ..breaker_states import BreakerMachine, Permit, Transition
+from ..breaker.policy import BreakerPolicy
+from ..breaker.states import BreakerMachine, Permit, Transition
 from .base import BreakerHooks, Command, FleetCounts, Remote
 
 

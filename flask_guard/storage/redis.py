@@ -18,7 +18,7 @@ from typing import Any
 
 import redis
 
-from ..breaker_policy import BreakerPolicy, CircuitState
+from ..breaker.policy import BreakerPolicy, CircuitState
 from .base import BreakerHooks
 from .redis_scripts import PRELUDE, SCRIPTS
 from .redis_store import RedisStore, Shared

@@ -12,8 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from ..breaker_policy import BreakerPolicy, CircuitState
-from ..breaker_states import BreakerMachine, Closed, HalfOpen, Permit, Transition, Trial
+from ..breaker.policy import BreakerPolicy, CircuitState
+from ..breaker.states import BreakerMachine, Closed, HalfOpen, Permit, Transition, Trial
 from .base import BreakerHooks, Command, FleetCounts, Remote, RemoteAdmission
 
 _log = logging.getLogger("flask_guard.storage.redis")

@@ -1,0 +1,135 @@
+"""The options of a circuit breaker, validated once, and how they classify an outcome."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from ..errors.exceptions import CircuitOpenError, is_client_error
+from ..validators import (
+    ExceptionClasses,
+    exception_classes,
+    fraction,
+    seconds,
+    whole_number,
+)
+
+__all__ = [
+    "OPTION_NAMES",
+    "BreakerPolicy",
+    "CircuitOpenError",
+    "CircuitState",
+    "ExceptionClasses",
+    "policy_from",
+]
+
+
+class CircuitState(enum.Enum):
+    """The state of a circuit breaker."""
+
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half_open"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BreakerPolicy:
+    """The validated options of a :class:`~flask_guard.CircuitBreaker`.
+
+    See :class:`~flask_guard.CircuitBreaker` for what each option means.
+    """
+
+    failure_threshold: int = 5
+    recovery_timeout: float = 30.0
+    half_open_max_calls: int = 1
+    success_threshold: int = 1
+    window_size: int | None = None
+    failure_rate_threshold: float | None = None
+    minimum_calls: int | None = None
+    slow_call_duration: float | None = None
+    slow_call_rate_threshold: float | None = None
+    failure_on: ExceptionClasses = (Exception,)
+    ignore: ExceptionClasses = ()
+    is_failure: Callable[[BaseException], bool] | None = None
+
+    def __post_init__(self) -> None:
+        whole_number("failure_threshold", self.failure_threshold)
+        whole_number("half_open_max_calls", self.half_open_max_calls)
+        whole_number("success_threshold", self.success_threshold)
+        seconds("recovery_timeout", self.recovery_timeout)
+        exception_classes("failure_on", self.failure_on)
+        exception_classes("ignore", self.ignore)
+        if self.window_size is None:
+            self._check_window_options_absent()
+        else:
+            self._complete_window_options(self.window_size)
+
+    def _check_window_options_absent(self) -> None:
+        for option in _WINDOW_OPTIONS:
+            if getattr(self, option) is not None:
+                raise ValueError(f"{option} needs window_size (a count of recent calls)")
+
+    def _complete_window_options(self, window_size: int) -> None:
+        whole_number("window_size", window_size)
+        if self.slow_call_duration is not None:
+            seconds("slow_call_duration", self.slow_call_duration)
+            self._default("slow_call_rate_threshold", 1.0)
+        elif self.slow_call_rate_threshold is not None:
+            raise ValueError("slow_call_rate_threshold needs slow_call_duration")
+        self._default("failure_rate_threshold", 0.5)
+        self._default("minimum_calls", window_size)
+        fraction("failure_rate_threshold", self.failure_rate_threshold)
+        if self.slow_call_rate_threshold is not None:
+            fraction("slow_call_rate_threshold", self.slow_call_rate_threshold)
+        minimum_calls = self.minimum_calls
+        if not isinstance(minimum_calls, int) or not 1 <= minimum_calls <= window_size:
+            raise ValueError(f"minimum_calls must be 1 to window_size, got {minimum_calls!r}")
+
+    def _default(self, option: str, value: object) -> None:
+        if getattr(self, option) is None:
+            object.__setattr__(self, option, value)
+
+    @property
+    def consecutive(self) -> bool:
+        """Whether failures are counted consecutively (no sliding window)."""
+        return self.window_size is None
+
+    def is_slow(self, duration: float) -> bool:
+        """Return whether a call that took ``duration`` seconds counts as slow."""
+        limit = self.slow_call_duration
+        return limit is not None and duration >= limit
+
+    def is_counted_failure(self, error: BaseException) -> bool:
+        """Return whether ``error`` counts as a failure; other exceptions pass uncounted.
+
+        Client errors (an :class:`~flask_guard.ApiError` or ``HTTPException`` below 500)
+        never count: a 404 says nothing about the health of what the breaker protects. They
+        are not successes either: they reset no count and close no half-open breaker.
+        """
+        return (
+            not is_client_error(error)
+            and isinstance(error, self.failure_on)
+            and not isinstance(error, self.ignore)
+            and (self.is_failure is None or self.is_failure(error))
+        )
+
+
+OPTION_NAMES = frozenset(f.name for f in dataclasses.fields(BreakerPolicy))
+_WINDOW_OPTIONS = (
+    "failure_rate_threshold",
+    "minimum_calls",
+    "slow_call_duration",
+    "slow_call_rate_threshold",
+)
+
+
+def policy_from(options: Mapping[str, object]) -> BreakerPolicy:
+    """Build a policy from keyword options, naming any unknown option."""
+    unknown = sorted(set(options) - OPTION_NAMES)
+    if unknown:
+        raise TypeError(
+            f"Unknown circuit breaker options {unknown}; known: {sorted(OPTION_NAMES)}"
+        )
+    return BreakerPolicy(**options)  # type: ignore[arg-type]

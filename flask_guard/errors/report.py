@@ -1,0 +1,226 @@
+"""What an error looks like on the wire: the JSON envelope and RFC 9457 problem details."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import TYPE_CHECKING
+
+from flask import current_app, has_app_context
+from werkzeug.exceptions import BadRequest, HTTPException, InternalServerError
+
+from .exceptions import (
+    ApiError,
+    BulkheadFullError,
+    CircuitOpenError,
+    DeadlineExceeded,
+    UpstreamServerError,
+    upstream_host,
+)
+
+if TYPE_CHECKING:
+    import requests
+
+INTERNAL_ERROR_CODE = "INTERNAL_SERVER_ERROR"
+INTERNAL_ERROR_MESSAGE = (
+    "The server could not complete the request. Quote the error id when you report it."
+)
+MALFORMED_JSON_MESSAGE = "The request body is not valid JSON."
+CIRCUIT_OPEN_MESSAGE = "A service this request depends on is temporarily unavailable."
+UPSTREAM_UNAVAILABLE_MESSAGE = "A service this request depends on could not be reached."
+UPSTREAM_TIMEOUT_MESSAGE = "A service this request depends on did not answer in time."
+BAD_GATEWAY_MESSAGE = "A service this request depends on answered with an error."
+BULKHEAD_FULL_MESSAGE = "Too many requests are waiting on a service this request depends on."
+
+ENVELOPE_MIMETYPE = "application/json"
+PROBLEM_MIMETYPE = "application/problem+json"
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorReport:
+    """What the client is told about one error, before it is given an id."""
+
+    status: int
+    code: str
+    message: str
+    details: Sequence[Mapping[str, object]] = ()
+    headers: Sequence[tuple[str, str]] = ()
+    internal_details: Sequence[Mapping[str, object]] = ()
+    """Names of breakers and upstream hosts, for logs and Sentry; in ``details`` only when
+    ``GUARD_EXPOSE_UPSTREAM_NAMES`` is on."""
+
+
+INTERNAL_ERROR = ErrorReport(500, INTERNAL_ERROR_CODE, INTERNAL_ERROR_MESSAGE)
+
+
+def report_for(error: Exception) -> ErrorReport:
+    """Describe ``error`` for the client without revealing anything about its internals."""
+    if isinstance(error, ApiError):
+        return ErrorReport(
+            error.status, error.code, error.message, error.details, tuple(error.headers.items())
+        )
+    if isinstance(error, CircuitOpenError):
+        names = ({"breaker": error.name},)
+        return ErrorReport(
+            503,
+            "SERVICE_UNAVAILABLE",
+            CIRCUIT_OPEN_MESSAGE,
+            details=_visible(names),
+            headers=(("Retry-After", str(max(1, math.ceil(error.retry_after)))),),
+            internal_details=names,
+        )
+    if isinstance(error, BulkheadFullError):
+        return ErrorReport(
+            503,
+            "SERVICE_UNAVAILABLE",
+            BULKHEAD_FULL_MESSAGE,
+            headers=(("Retry-After", str(max(1, math.ceil(error.retry_after)))),),
+        )
+    if isinstance(error, DeadlineExceeded):
+        return ErrorReport(504, "UPSTREAM_TIMEOUT", UPSTREAM_TIMEOUT_MESSAGE)
+    if isinstance(error, InternalServerError) and error.original_exception is not None:
+        return INTERNAL_ERROR
+    if isinstance(error, HTTPException) and error.code is not None:
+        return _report_for_http(error, error.code)
+    # Until a session is built requests is not imported, and no error can be one of its.
+    requests = sys.modules.get("requests")
+    if requests is not None and isinstance(error, requests.RequestException):
+        return _report_for_upstream(error)
+    if isinstance(error, UpstreamServerError):
+        names = ({"upstream": upstream_host(error.response.url)},)
+        return ErrorReport(502, "BAD_GATEWAY", BAD_GATEWAY_MESSAGE, _visible(names), (), names)
+    return INTERNAL_ERROR
+
+
+def is_expected(error: BaseException) -> bool:
+    """Return whether ``error`` is a failure the app meant or foresaw (an ``ApiError``, an
+    HTTP error, an open breaker, an upstream down, slow or failing), not a bug."""
+    return isinstance(error, Exception) and report_for(error) is not INTERNAL_ERROR
+
+
+def is_upstream_failure(error: BaseException) -> bool:
+    """Return whether ``error`` is an outgoing call that failed (down, slow, 5xx, redirect
+    loop), as opposed to a refusal the guard decided itself."""
+    if isinstance(error, UpstreamServerError):
+        return True
+    requests = sys.modules.get("requests")
+    return requests is not None and isinstance(error, requests.RequestException)
+
+
+def _report_for_upstream(error: requests.RequestException) -> ErrorReport:
+    """Describe a failed outgoing call by the upstream's host, never its full URL."""
+    import requests
+
+    from .upstream import ResponseTooLarge
+
+    request = error.request
+    response = error.response
+    url = getattr(request, "url", None) or getattr(response, "url", None)
+    names = ({"upstream": upstream_host(url)},)
+    details = _visible(names)
+    if isinstance(error, requests.Timeout):  # before ConnectionError: ConnectTimeout is both
+        return ErrorReport(504, "UPSTREAM_TIMEOUT", UPSTREAM_TIMEOUT_MESSAGE, details, (), names)
+    if isinstance(error, requests.ConnectionError):
+        return ErrorReport(
+            503, "UPSTREAM_UNAVAILABLE", UPSTREAM_UNAVAILABLE_MESSAGE, details, (), names
+        )
+    if isinstance(error, requests.TooManyRedirects | ResponseTooLarge):
+        return ErrorReport(502, "BAD_GATEWAY", BAD_GATEWAY_MESSAGE, details, (), names)
+    if (
+        isinstance(error, requests.HTTPError)
+        and response is not None
+        and response.status_code >= 500
+    ):
+        return ErrorReport(502, "BAD_GATEWAY", BAD_GATEWAY_MESSAGE, details, (), names)
+    return INTERNAL_ERROR
+
+
+def _visible(names: Sequence[Mapping[str, object]]) -> Sequence[Mapping[str, object]]:
+    """Return ``names`` if the current app shows internal names to clients, else nothing."""
+    config = current_app.extensions.get("guard.config") if has_app_context() else None
+    return names if getattr(config, "expose_upstream_names", False) else ()
+
+
+def _report_for_http(error: HTTPException, status: int) -> ErrorReport:
+    headers = tuple(
+        (name, value) for name, value in error.get_headers() if name.lower() != "content-type"
+    )
+    message = error.description or phrase(status)
+    if isinstance(error, BadRequest) and _caused_by_undecodable_body(error):
+        message = MALFORMED_JSON_MESSAGE
+    return ErrorReport(status, http_error_code(error), message, headers=headers)
+
+
+def http_error_code(error: HTTPException) -> str:
+    """Return the envelope code for a werkzeug exception: ``"Not Found"`` -> ``"NOT_FOUND"``."""
+    return re.sub(r"[^A-Z0-9]+", "_", error.name.upper().replace("'", "")).strip("_")
+
+
+def _caused_by_undecodable_body(error: BadRequest) -> bool:
+    """Return whether ``error`` is Flask's answer to a body ``get_json()`` could not decode.
+
+    Werkzeug raises it with this description; outside debug mode Flask raises a plain
+    ``BadRequest`` from it. A ``BadRequest`` the application raised is left alone.
+    """
+    for candidate in (error, error.__cause__):
+        if isinstance(candidate, BadRequest) and str(candidate.description).startswith(
+            "Failed to decode JSON object"
+        ):
+            return True
+    return False
+
+
+BodyBuilder = Callable[[ErrorReport, str, "str | None", str], dict[str, object]]
+
+
+def envelope_body(
+    report: ErrorReport, error_id: str, request_id: str | None, path: str
+) -> dict[str, object]:
+    """Return ``{"error": {id, code, message, status, request_id[, details]}}``."""
+    error: dict[str, object] = {
+        "id": error_id,
+        "code": report.code,
+        "message": report.message,
+        "status": report.status,
+        "request_id": request_id,
+    }
+    if report.details:
+        error["details"] = list(report.details)
+    return {"error": error}
+
+
+def problem_body(
+    report: ErrorReport, error_id: str, request_id: str | None, path: str
+) -> dict[str, object]:
+    """Return an RFC 9457 problem object with ``code``, ``error_id`` and ``request_id`` members."""
+    problem: dict[str, object] = {
+        "type": "about:blank",
+        "title": phrase(report.status),
+        "status": report.status,
+        "detail": report.message,
+        "instance": path,
+        "code": report.code,
+        "error_id": error_id,
+        "request_id": request_id,
+    }
+    if report.details:
+        problem["details"] = list(report.details)
+    return problem
+
+
+def minimal_body(build: BodyBuilder, error_id: str, request_id: str | None, path: str) -> str:
+    """Return the generic 500 body as text, using nothing that could fail to serialize."""
+    return json.dumps(build(INTERNAL_ERROR, error_id, request_id, path))
+
+
+def phrase(status: int) -> str:
+    """Return the reason phrase of ``status``, or ``"Error"`` for an unknown one."""
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"

@@ -1,0 +1,54 @@
+"""JSON log lines: one object per line, with the request id and the error id."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from datetime import UTC, datetime
+
+from flask import Flask
+from flask.logging import default_handler
+
+from ..web.request_id import RequestIdFilter, current_request_id
+
+# Terminal colour and style codes, such as werkzeug's development server puts in its lines.
+_ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+class JsonFormatter(logging.Formatter):
+    """Format a record as one JSON object: time, level, logger, message, request_id, and
+    error_id and exception when present. Terminal colour codes are left out of the message."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Return ``record`` as a single line of JSON."""
+        entry: dict[str, object] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": _plain(record.getMessage()),
+            "request_id": getattr(record, "request_id", None) or current_request_id() or "-",
+        }
+        error_id = getattr(record, "error_id", None)
+        if error_id is not None:
+            entry["error_id"] = error_id
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+def _plain(message: str) -> str:
+    return _ANSI_ESCAPE.sub("", message) if "\x1b" in message else message
+
+
+def install_json_logs(app: Flask) -> None:
+    """Give the root logger's handlers (or a new stderr handler) JSON lines and request ids;
+    the app's logger then logs through them."""
+    app.logger.removeHandler(default_handler)
+    root = logging.getLogger()
+    if not root.handlers:
+        root.addHandler(logging.StreamHandler())
+    for handler in root.handlers:
+        handler.setFormatter(JsonFormatter())
+        if not any(isinstance(f, RequestIdFilter) for f in handler.filters):
+            handler.addFilter(RequestIdFilter())
