@@ -1,0 +1,1 @@
+"""Tests of :mod:`flask_guard.resilience`."""
