@@ -95,7 +95,12 @@ class FlaskGuard:
         install_safe_json(app)
         install_request_budget(app, config.request_timeout, config.trust_request_id)
         responder = install_error_handler(
-            app, config.error_format, config.json_errors, config.log_tracebacks, reporter
+            app,
+            config.error_format,
+            config.json_errors,
+            config.log_tracebacks,
+            reporter,
+            config.expose_upstream_names,
         )
         app.wsgi_app = GuardMiddleware(app, app.wsgi_app, policy, responder)  # type: ignore[method-assign]
         if config.health_path is not None:
