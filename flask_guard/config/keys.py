@@ -142,11 +142,34 @@ def load_config(app_config: Mapping[str, object], overrides: Mapping[str, object
     )
 
 
+#: Keys a newcomer writes with the ``GUARD_`` prefix that are read without it.
+_UNPREFIXED = {"GUARD_SENTRY_DSN": "SENTRY_DSN", "GUARD_DSN": "SENTRY_DSN"}
+
+
+def unknown_overrides(names: list[str]) -> str:
+    """Say which constructor settings are unknown, with the name meant where one is close."""
+    allowed = [key.removeprefix("GUARD_").lower() for key in DEFAULTS]
+    hints = []
+    for name in names:
+        meant = name.removeprefix("GUARD_").lower()
+        close = [meant] if meant in allowed else difflib.get_close_matches(meant, allowed, n=1)
+        if close:
+            hints.append(f"{name!r} -> {close[0]}")
+    said = f" (did you mean: {', '.join(hints)}?)" if hints else ""
+    return (
+        f"FlaskGuard got unknown settings {names}{said}; settings are the GUARD_* keys "
+        f"without the prefix, in lower case: {', '.join(allowed)}"
+    )
+
+
 def _reject_unknown_keys(app_config: Mapping[str, object]) -> None:
     for key in app_config:
         if key.startswith("GUARD_") and key not in DEFAULTS:
-            close = difflib.get_close_matches(key, DEFAULTS, n=1)
-            hint = f"; did you mean {close[0]}?" if close else ""
+            if key in _UNPREFIXED:
+                hint = f"; the DSN is read from {_UNPREFIXED[key]} (config or environment)"
+            else:
+                close = difflib.get_close_matches(key, DEFAULTS, n=1)
+                hint = f"; did you mean {close[0]}?" if close else ""
             raise GuardConfigError(f"{key} is not a flask-guard setting{hint}")
 
 
