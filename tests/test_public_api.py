@@ -9,7 +9,9 @@ from pathlib import Path
 import flask_guard
 
 API = (Path(__file__).parents[1] / "docs" / "api.rst").read_text()
-DIRECTIVE = re.compile(r"^\.\. auto(?:class|exception|function|data|module):: ([\w.]+)$", re.MULTILINE)
+DIRECTIVE = re.compile(
+    r"^\.\. auto(?:class|exception|function|data|module):: ([\w.]+)$", re.MULTILINE
+)
 
 
 def _documented() -> list[str]:

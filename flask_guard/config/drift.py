@@ -5,6 +5,7 @@ The guard reads its settings once, at ``init_app``. A factory that loads its con
 an app already built, would otherwise run with the values of before, in silence. The first
 request compares the keys with what ``init_app`` read and, if one changed, every request
 fails with a :class:`~flask_guard.GuardConfigError` naming the key, both values and the fix.
+If none changed, the check takes itself out of the app: later requests pay nothing for it.
 """
 
 from __future__ import annotations
@@ -28,24 +29,25 @@ def _snapshot(config: Mapping[str, object]) -> dict[str, object]:
 
 
 class ConfigDrift:
-    """A ``before_request`` function of one app that checks its settings once."""
+    """A ``before_request`` function of one app that checks its settings at the first
+    request."""
 
     def __init__(self, app: Flask) -> None:
         self._read = _snapshot(app.config)
-        self._checked = False
         self._error: GuardConfigError | None = None
 
     def __call__(self) -> None:
-        if self._checked:
-            if self._error is not None:
-                raise self._error
-            return
-        from flask import current_app
+        if self._error is None:
+            from flask import current_app
 
-        self._error = changed_after_init(self._read, _snapshot(current_app.config))
-        self._checked = True
-        if self._error is not None:
-            raise self._error
+            app = current_app._get_current_object()  # type: ignore[attr-defined]
+            self._error = changed_after_init(self._read, _snapshot(app.config))
+            if self._error is None:
+                # A new list: Flask may be iterating the old one for this very request.
+                funcs = app.before_request_funcs
+                funcs[None] = [func for func in funcs.get(None, ()) if func is not self]
+                return
+        raise self._error
 
 
 def changed_after_init(

@@ -56,3 +56,13 @@ def test_the_dsn_under_the_guard_prefix_points_at_sentry_dsn() -> None:
     app = make_app(GUARD_SENTRY_DSN="https://key@sentry.example/1")
     with pytest.raises(GuardConfigError, match="the DSN is read from SENTRY_DSN"):
         FlaskGuard(app)
+
+
+def test_the_check_leaves_the_app_after_a_first_request_that_found_nothing() -> None:
+    app = make_app()
+    FlaskGuard(app)
+    count = len(app.before_request_funcs[None])
+    app.test_client().get("/health")
+    assert len(app.before_request_funcs[None]) == count - 1
+    app.test_client().get("/health")
+    assert len(app.before_request_funcs[None]) == count - 1
