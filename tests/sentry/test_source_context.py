@@ -31,7 +31,8 @@ def _load(path: Path, version: int) -> ModuleType:
     stat = path.stat()
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + version * 1_000_000_000))
     spec = importlib.util.spec_from_file_location(f"shop_views_{version}", path)
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
