@@ -43,7 +43,8 @@ def _frame_of(ingest: SentryIngest, app: Any, path: Path) -> dict[str, Any]:
     sentry_sdk.flush(timeout=5)
     event = ingest.wait_for(str(error_id))
     frames = event["exception"]["values"][-1]["stacktrace"]["frames"]
-    (frame,) = [f for f in frames if f.get("abs_path") == str(path)]
+    found: list[dict[str, Any]] = [f for f in frames if f.get("abs_path") == str(path)]
+    (frame,) = found
     return frame
 
 
