@@ -38,7 +38,7 @@ from ..errors.report import (
     problem_body,
     report_for,
 )
-from ..logs.error_lines import install_error_ids_on, log_error
+from ..logs.error_lines import install_error_logging, log_error
 from ..sentry.setup import SentryReporter
 from ..signals import error_handled, send_safely
 from .error_page import HTML_MIMETYPE, html_page, wants_json
@@ -123,7 +123,7 @@ class ErrorResponder:
         if record.cause is error and record.error_id is not None:
             return
         record.cause, record.error_id, record.captured = error, new_error_id(), False
-        record.logged = True  # by Flask's app.log_exception, which ErrorIdFilter completes
+        record.logged = True  # by app.log_exception (see logs.error_lines)
 
     def propagated(self, environ: WSGIEnvironment, error: Exception) -> None:
         """Report an exception Flask re-raises (``PROPAGATE_EXCEPTIONS``) that has an id."""
@@ -287,7 +287,7 @@ def install_error_handler(
         app.register_error_handler(Exception, responder.handle)
     _wrap(app, "handle_user_exception", responder.note)
     _wrap(app, "handle_exception", responder.unexpected)
-    install_error_ids_on(app.logger)
+    install_error_logging(app)
     return responder
 
 
