@@ -20,7 +20,7 @@ from ..config.keys import LogTracebacks
 from ..errors.exceptions import CircuitOpenError
 from ..errors.record import request_error
 from ..web.request_id import current_request_id
-from .guard_loggers import app_logger_disabled, set_default_level, writing
+from .guard_loggers import app_logger_disabled, prepare_guard_logger, writing
 from .record_ids import error_line, install_record_ids
 
 _log = logging.getLogger("flask_guard.handlers")
@@ -35,7 +35,7 @@ _WRITTEN_KEY = "flask_guard.error_line"
 def install_error_logging(app: Flask) -> None:
     """Log every error of ``app`` once with both ids, whatever its logging configuration."""
     install_record_ids()
-    set_default_level()
+    prepare_guard_logger()
     _give_exception_lines_ids(app)
 
 

@@ -1,5 +1,9 @@
 """The guard's loggers keep writing, whatever the app's logging configuration does to them.
 
+With no handler configured anywhere (an app that never set up logging), the guard's records
+go to Flask's own stderr handler, as ``app.logger``'s do: Python's last resort would drop
+the INFO lines of 4xx errors and write the others without a time or a level.
+
 ``logging.config.fileConfig`` and ``dictConfig`` turn off every logger that exists when they
 run and that they do not name (``disable_existing_loggers`` defaults to true): the guard's,
 made when it was imported, and ``app.logger`` if something used it before. The guard turns
@@ -12,6 +16,8 @@ from __future__ import annotations
 
 import logging
 import threading
+
+from flask.logging import default_handler
 
 #: The parent of every logger of the guard.
 GUARD_LOGGER = "flask_guard"
@@ -35,8 +41,8 @@ _DISABLED_APP = (
 )
 
 
-def set_default_level() -> None:
-    """Give the guard's loggers level INFO unless the app chose one.
+def prepare_guard_logger() -> None:
+    """Give the guard's loggers level INFO unless the app chose one, and a last resort.
 
     The lines of 4xx errors are INFO: under a root level of WARNING (``basicConfig()``'s
     default) they would not be records at all.
@@ -44,6 +50,21 @@ def set_default_level() -> None:
     logger = logging.getLogger(GUARD_LOGGER)
     if logger.level == logging.NOTSET:
         logger.setLevel(logging.INFO)
+    if not any(isinstance(handler, _LastResort) for handler in logger.handlers):
+        logger.addHandler(_LastResort())
+
+
+class _LastResort(logging.Handler):
+    """Hand a record to Flask's default handler when no other handler would take it."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        logger: logging.Logger | None = logging.getLogger(record.name)
+        while logger is not None:
+            for handler in logger.handlers:
+                if handler is not self and record.levelno >= handler.level:
+                    return
+            logger = logger.parent if logger.propagate else None
+        default_handler.handle(record)
 
 
 def writing(logger: logging.Logger) -> logging.Logger:

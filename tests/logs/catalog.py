@@ -7,7 +7,7 @@ import logging
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import ClassVar, NoReturn
+from typing import IO, ClassVar, NoReturn
 
 import requests
 from flask import Flask, current_app
@@ -87,12 +87,13 @@ class Answer:
     level: int
 
 
-def answer_every_error(app: Flask) -> list[Answer]:
-    """Send each request of :data:`ERRORS` to ``app``; return what the client got."""
+def answer_every_error(app: Flask, errors_stream: IO[str] | None = None) -> list[Answer]:
+    """Send each request of :data:`ERRORS` to ``app`` (with ``errors_stream`` as the
+    requests' ``wsgi.errors``); return what the client got."""
     client = app.test_client()
     answers = []
     for path, method, status, level in ERRORS:
-        response = client.open(path, method=method)
+        response = client.open(path, method=method, errors_stream=errors_stream)
         assert response.status_code == status, path
         headers = response.headers
         answers.append(Answer(path, headers["X-Error-ID"], headers["X-Request-ID"], level))

@@ -7,6 +7,7 @@ import io
 import json
 import logging
 import logging.config
+import re
 from pathlib import Path
 
 from flask import Flask
@@ -256,3 +257,25 @@ def test_json_lines_after_a_dict_config_still_carry_both_ids() -> None:
         stream.getvalue().splitlines(),
         lambda line: logging.getLevelName(json.loads(line)["level"]),
     )
+
+
+def test_an_app_that_never_set_up_logging_gets_every_error_id_on_its_error_stream() -> None:
+    bare_root()
+    app = guarded_app()
+    stream = io.StringIO()
+    answers = answer_every_error(app, errors_stream=stream)
+
+    def level_of(line: str) -> int:
+        level: int = logging.getLevelName(re.findall(r"\] (\w+) in ", line)[0])
+        return level
+
+    assert_each_id_in_one_line(answers, stream.getvalue().splitlines(), level_of)
+
+
+def test_the_guard_s_last_resort_stays_silent_once_the_app_has_a_handler() -> None:
+    app = guarded_app()
+    logging.config.dictConfig(dict_config(disable_existing_loggers=False))
+    stream = io.StringIO()
+    answers = answer_every_error(app, errors_stream=stream)
+    assert_each_id_in_one_record(answers, Collect.seen)
+    assert stream.getvalue() == ""
