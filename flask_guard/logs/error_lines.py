@@ -20,7 +20,7 @@ from ..config.keys import LogTracebacks
 from ..errors.exceptions import CircuitOpenError
 from ..errors.record import request_error
 from ..web.request_id import current_request_id
-from .guard_loggers import app_logger_disabled, prepare_guard_logger, writing
+from .guard_loggers import add_last_resort, app_logger_disabled, writes, writing
 from .record_ids import error_line, install_record_ids
 
 _log = logging.getLogger("flask_guard.handlers")
@@ -35,7 +35,7 @@ _WRITTEN_KEY = "flask_guard.error_line"
 def install_error_logging(app: Flask) -> None:
     """Log every error of ``app`` once with both ids, whatever its logging configuration."""
     install_record_ids()
-    prepare_guard_logger()
+    add_last_resort()
     _give_exception_lines_ids(app)
 
 
@@ -60,22 +60,35 @@ def log_error(
         )
     else:
         level = logging.ERROR if status >= 500 else logging.INFO
-    if not writing(_log).isEnabledFor(level):
+    logger = writing(_log)
+    if not writes(logger, level):
         return
     with_traceback = cause is not None and (not expected or tracebacks == "always")
-    _log.log(
+    # Made and handled here rather than by logger.log(), which drops what the root's level
+    # filters out (see guard_loggers.writes).
+    path, line, function, _ = logger.findCaller()
+    record = logger.makeRecord(
+        logger.name,
         level,
+        path,
+        line,
         "%s %s answered %s %s%s (error id %s, request id %s)",
-        method,
-        route,
-        status,
-        code,
-        f": {describe(cause)}" if cause is not None else "",
-        error_id,
-        request_id,
-        exc_info=cause if with_traceback else None,
-        extra={"error_id": error_id, "request_id": request_id or "-"},
+        (
+            method,
+            route,
+            status,
+            code,
+            f": {describe(cause)}" if cause is not None else "",
+            error_id,
+            request_id,
+        ),
+        (type(cause), cause, cause.__traceback__)
+        if with_traceback and cause is not None
+        else None,
+        function,
+        {"error_id": error_id, "request_id": request_id or "-"},
     )
+    logger.handle(record)
 
 
 def describe(cause: BaseException) -> str:

@@ -41,17 +41,31 @@ _DISABLED_APP = (
 )
 
 
-def prepare_guard_logger() -> None:
-    """Give the guard's loggers level INFO unless the app chose one, and a last resort.
-
-    The lines of 4xx errors are INFO: under a root level of WARNING (``basicConfig()``'s
-    default) they would not be records at all.
-    """
+def add_last_resort() -> None:
+    """Give the ``flask_guard`` logger its last-resort handler, once."""
     logger = logging.getLogger(GUARD_LOGGER)
-    if logger.level == logging.NOTSET:
-        logger.setLevel(logging.INFO)
     if not any(isinstance(handler, _LastResort) for handler in logger.handlers):
         logger.addHandler(_LastResort())
+
+
+def writes(logger: logging.Logger, level: int) -> bool:
+    """Return whether an error's line at ``level`` on the guard's ``logger`` is a record.
+
+    A level set on the guard's loggers decides, as does :func:`logging.disable`; the root
+    logger's level does not: the lines of 4xx errors are INFO, and a root at WARNING
+    (``basicConfig()``'s default, Alembic's ``logging.ini``) would leave their ids in no
+    record. The app's handlers still apply their own levels.
+    """
+    if logger.isEnabledFor(level):
+        return True
+    if logger.manager.disable >= level:
+        return False
+    node: logging.Logger | None = logger
+    while node is not None and node is not logging.root:
+        if node.level != logging.NOTSET:
+            return False
+        node = node.parent
+    return True
 
 
 class _LastResort(logging.Handler):

@@ -279,3 +279,16 @@ def test_the_guard_s_last_resort_stays_silent_once_the_app_has_a_handler() -> No
     answers = answer_every_error(app, errors_stream=stream)
     assert_each_id_in_one_record(answers, Collect.seen)
     assert stream.getvalue() == ""
+
+
+def test_a_level_the_app_sets_on_the_guard_s_logger_decides() -> None:
+    app = guarded_app()
+    logging.config.dictConfig(
+        dict_config(disable_existing_loggers=False, loggers={"flask_guard": {"level": "WARNING"}})
+    )
+    answers = answer_every_error(app)
+    quiet = [answer for answer in answers if answer.level < logging.WARNING]
+    assert quiet
+    assert not any(answer.error_id in text for answer in quiet for _, text in Collect.seen)
+    loud = [answer for answer in answers if answer.level >= logging.WARNING]
+    assert_each_id_in_one_record(loud, Collect.seen)
