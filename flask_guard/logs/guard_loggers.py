@@ -1,15 +1,15 @@
 """The guard's loggers keep writing, whatever the app's logging configuration does to them.
 
-With no handler configured anywhere (an app that never set up logging), the guard's records
-go to Flask's own stderr handler, as ``app.logger``'s do: Python's last resort would drop
-the INFO lines of 4xx errors and write the others without a time or a level.
-
 ``logging.config.fileConfig`` and ``dictConfig`` turn off every logger that exists when they
 run and that they do not name (``disable_existing_loggers`` defaults to true): the guard's,
 made when it was imported, and ``app.logger`` if something used it before. The guard turns
 its own back on before it writes an error's line and says so once; for a disabled
-``app.logger`` it writes the error's line itself (see
-:func:`~flask_guard.logs.error_lines.log_exceptions_with_ids`).
+``app.logger`` it writes the crash's line itself (see :mod:`flask_guard.logs.error_lines`).
+
+The root logger's level does not hide an error's line (a level set on the guard's loggers
+does), and with no handler configured anywhere (an app that never set up logging) the
+guard's records go to Flask's own stderr handler, as ``app.logger``'s do: Python's last
+resort would drop the INFO lines of 4xx errors and write the others without a time.
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
 """Ids on log records, whoever makes them and whatever handlers the app configures.
 
 Every record made once a guard is set up carries ``request_id`` (the current request's id,
-``-`` outside a request), and the one record of an error carries ``error_id``. Both are set
-where Python makes every record, :meth:`logging.Logger.makeRecord`, after ``extra=`` is
-applied. Two other places fall short:
+``-`` outside a request), and the record ``app.log_exception`` makes for an error carries
+``error_id`` (the guard's own error lines pass both through ``extra=``). They are set where
+Python makes every record, :meth:`logging.Logger.makeRecord`, after ``extra=`` is applied.
+Two other places fall short:
 
 * a record factory (:func:`logging.setLogRecordFactory`) runs before ``extra=``: a
   ``request_id`` set there makes the app's own ``log.info(..., extra={"request_id": ...})``
