@@ -129,10 +129,11 @@ def forget_pending_request_id(token: object) -> None:
 def log_request_id() -> str:
     """Return the request id for a log record made now: the current request's, or ``-``.
 
-    Between the guard's middleware and Flask (an exception escaping Flask's handling, a
-    teardown function raising) there is no request context, but the request has its id.
+    The id the guard's middleware is passing to Flask comes first: one lookup, and it also
+    covers what runs between the middleware and Flask (an exception escaping Flask's
+    handling), where there is no request context.
     """
-    return current_request_id() or _PENDING_ID.get() or "-"
+    return _PENDING_ID.get() or current_request_id() or "-"
 
 
 class RequestIdFilter(logging.Filter):
