@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import IO, ClassVar, NoReturn
 
 import requests
-from flask import Flask, current_app
+from flask import Flask, current_app, request
 
 from flask_guard import ApiError, CircuitOpenError, FlaskGuard
 
@@ -24,6 +24,7 @@ ERRORS = [
     ("/maintenance", "GET", 503, logging.WARNING),
     ("/upstream-down", "GET", 503, logging.WARNING),
     ("/crash", "GET", 500, logging.ERROR),  # unexpected: Flask's app.log_exception
+    ("/teardown", "GET", 500, logging.ERROR),  # escaped Flask's handling
 ]
 
 
@@ -54,6 +55,15 @@ def add_error_routes(app: Flask) -> None:
     @app.get("/crash")
     def crash() -> NoReturn:
         raise RuntimeError("boom")
+
+    @app.get("/teardown")
+    def teardown() -> str:
+        return "ok"
+
+    @app.teardown_request
+    def fail_teardown(error: BaseException | None) -> None:
+        if request.path == "/teardown":
+            raise RuntimeError("teardown failed")
 
     @app.get("/chatty")
     def chatty() -> NoReturn:

@@ -10,6 +10,7 @@ import logging.config
 import re
 from pathlib import Path
 
+import pytest
 from flask import Flask
 
 from flask_guard import FlaskGuard
@@ -259,17 +260,21 @@ def test_json_lines_after_a_dict_config_still_carry_both_ids() -> None:
     )
 
 
-def test_an_app_that_never_set_up_logging_gets_every_error_id_on_its_error_stream() -> None:
+def test_an_app_that_never_set_up_logging_gets_every_error_id_on_its_error_stream(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     bare_root()
     app = guarded_app()
     stream = io.StringIO()
     answers = answer_every_error(app, errors_stream=stream)
+    # Outside Flask's request context (a teardown function raising) it is stderr.
+    lines = stream.getvalue().splitlines() + capsys.readouterr().err.splitlines()
 
     def level_of(line: str) -> int:
         level: int = logging.getLevelName(re.findall(r"\] (\w+) in ", line)[0])
         return level
 
-    assert_each_id_in_one_line(answers, stream.getvalue().splitlines(), level_of)
+    assert_each_id_in_one_line(answers, lines, level_of)
 
 
 def test_the_guard_s_last_resort_stays_silent_once_the_app_has_a_handler() -> None:
