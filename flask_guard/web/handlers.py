@@ -143,7 +143,7 @@ class ErrorResponder:
         try:
             response = self._render(report, error_id, request_id, incoming)
         except Exception:
-            _log.exception("Rendering the response for error %s failed", error_id)
+            _log.exception("Rendering the response of an error failed; it gets a minimal body")
             report = INTERNAL_ERROR
             body = minimal_body(self._build, error_id, request_id, incoming.path)
             response = self._response(body, 500, self._mimetype)

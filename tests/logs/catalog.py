@@ -25,6 +25,7 @@ ERRORS = [
     ("/upstream-down", "GET", 503, logging.WARNING),
     ("/crash", "GET", 500, logging.ERROR),  # unexpected: Flask's app.log_exception
     ("/teardown", "GET", 500, logging.ERROR),  # escaped Flask's handling
+    ("/unrenderable", "GET", 500, logging.ERROR),  # its body could not be rendered
 ]
 
 
@@ -55,6 +56,10 @@ def add_error_routes(app: Flask) -> None:
     @app.get("/crash")
     def crash() -> NoReturn:
         raise RuntimeError("boom")
+
+    @app.get("/unrenderable")
+    def unrenderable() -> NoReturn:
+        raise ApiError.bad_request(details=[{"value": object()}])
 
     @app.get("/teardown")
     def teardown() -> str:
