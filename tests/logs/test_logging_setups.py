@@ -297,3 +297,18 @@ def test_a_level_the_app_sets_on_the_guard_s_logger_decides() -> None:
     assert not any(answer.error_id in text for answer in quiet for _, text in Collect.seen)
     loud = [answer for answer in answers if answer.level >= logging.WARNING]
     assert_each_id_in_one_record(loud, Collect.seen)
+
+
+def test_records_of_an_async_view_carry_the_request_id() -> None:
+    app = guarded_app()
+    logging.config.dictConfig(dict_config(disable_existing_loggers=False))
+
+    @app.get("/async")
+    async def in_a_loop() -> str:
+        app.logger.info("inside the event loop")
+        return "ok"
+
+    assert app.test_client().get("/async", headers={"X-Request-ID": "req-async"}).data == b"ok"
+    ((record, text),) = Collect.seen
+    assert record.__dict__["request_id"] == "req-async"
+    assert "[req-async]" in text
