@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from flask import Flask
 from flask.logging import default_handler
 
-from ..web.request_id import RequestIdFilter, current_request_id
+from ..web.request_id import log_request_id
 
 # Terminal colour and style codes, such as werkzeug's development server puts in its lines.
 _ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -22,19 +22,24 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         """Return ``record`` as a single line of JSON."""
+        return json.dumps(self.fields(record), default=str)
+
+    def fields(self, record: logging.LogRecord) -> dict[str, object]:
+        """Return the keys of ``record``'s line, in the order they are written."""
         entry: dict[str, object] = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
             "message": _plain(record.getMessage()),
-            "request_id": getattr(record, "request_id", None) or current_request_id() or "-",
+            # A record made before the guard was set up has none.
+            "request_id": getattr(record, "request_id", None) or log_request_id(),
         }
         error_id = getattr(record, "error_id", None)
         if error_id is not None:
             entry["error_id"] = error_id
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
+        return entry
 
 
 def _plain(message: str) -> str:
@@ -42,13 +47,12 @@ def _plain(message: str) -> str:
 
 
 def install_json_logs(app: Flask) -> None:
-    """Give the root logger's handlers (or a new stderr handler) JSON lines and request ids;
-    the app's logger then logs through them."""
-    app.logger.removeHandler(default_handler)
+    """Give the root logger's handlers (or a new stderr handler) JSON lines; the app's
+    logger then logs through them."""
+    if "logger" in vars(app):  # made already: Flask gave it its own stderr handler
+        app.logger.removeHandler(default_handler)
     root = logging.getLogger()
     if not root.handlers:
         root.addHandler(logging.StreamHandler())
     for handler in root.handlers:
         handler.setFormatter(JsonFormatter())
-        if not any(isinstance(f, RequestIdFilter) for f in handler.filters):
-            handler.addFilter(RequestIdFilter())

@@ -40,7 +40,7 @@ from ..errors.report import (
     is_upstream_failure,
     report_for,
 )
-from ..logs.error_lines import install_error_ids_on, log_error
+from ..logs.error_lines import install_error_logging, log_error
 from ..sentry.setup import SentryReporter
 from ..signals import error_handled, send_safely
 from .error_page import HTML_MIMETYPE, html_page, wants_json
@@ -127,7 +127,7 @@ class ErrorResponder:
         if record.cause is error and record.error_id is not None:
             return
         record.cause, record.error_id, record.captured = error, new_error_id(), False
-        record.logged = True  # by Flask's app.log_exception, which ErrorIdFilter completes
+        record.logged = True  # by app.log_exception (see logs.error_lines)
 
     def propagated(self, environ: WSGIEnvironment, error: Exception) -> None:
         """Report an exception Flask re-raises (``PROPAGATE_EXCEPTIONS``) that has an id."""
@@ -147,7 +147,7 @@ class ErrorResponder:
         try:
             response = self._render(report, error_id, request_id, incoming)
         except Exception:
-            _log.exception("Rendering the response for error %s failed", error_id)
+            _log.exception("Rendering the response of an error failed; it gets a minimal body")
             report = INTERNAL_ERROR
             body = minimal_body(self._build, error_id, request_id, incoming.path)
             response = self._response(body, 500, self._mimetype)
@@ -292,7 +292,7 @@ def install_error_handler(
         app.register_error_handler(Exception, responder.handle)
     _wrap(app, "handle_user_exception", responder.note)
     _wrap(app, "handle_exception", responder.unexpected)
-    install_error_ids_on(app.logger)
+    install_error_logging(app)
     return responder
 
 

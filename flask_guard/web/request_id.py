@@ -127,10 +127,23 @@ def forget_pending_request_id(token: object) -> None:
     _PENDING_ID.reset(token)  # type: ignore[arg-type]
 
 
+def log_request_id() -> str:
+    """Return the request id for a log record made now: the current request's, or ``-``.
+
+    The id the guard's middleware is passing to Flask comes first: one lookup, and it also
+    covers what runs between the middleware and Flask (an exception escaping Flask's
+    handling), where there is no request context.
+    """
+    return _PENDING_ID.get() or current_request_id() or "-"
+
+
 class RequestIdFilter(logging.Filter):
     """Put ``request_id`` on every record it sees: the current id, or ``-`` outside a request.
 
-    Attach it to your handlers so that ``%(request_id)s`` works in any format::
+    Records made once a guard is set up carry ``request_id`` already (see
+    :mod:`flask_guard.logs.record_ids`); the filter covers those made otherwise (before the
+    guard was set up, or rebuilt from a dict with :func:`logging.makeLogRecord`). Attach it
+    to your handlers so that ``%(request_id)s`` works in any format::
 
         handler.addFilter(RequestIdFilter())
 
@@ -140,5 +153,5 @@ class RequestIdFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         """Add ``request_id`` to ``record``; never drop it."""
         if not hasattr(record, "request_id"):
-            record.request_id = current_request_id() or "-"
+            record.request_id = log_request_id()
         return True
