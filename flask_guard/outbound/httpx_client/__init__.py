@@ -5,8 +5,8 @@ Importing this package imports httpx; ``import flask_guard`` never does.
 
 from __future__ import annotations
 
+from ...errors.httpx_upstream import HttpxResponseTooLarge, HttpxTotalTimeout
 from .client import GuardAsyncClient, robust_async_client
-from .errors import HttpxResponseTooLarge, HttpxTotalTimeout
 
 __all__ = [
     "GuardAsyncClient",

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import httpx
 
 from ...compat.httpx import keep_read_body
-from .errors import HttpxResponseTooLarge
+from ...errors.httpx_upstream import HttpxResponseTooLarge
 
 # A gzip or brotli chunk can decode to a thousand times its size: fed to the decoder in
 # pieces this small, one piece decodes to a few megabytes at most, and the cap stops the

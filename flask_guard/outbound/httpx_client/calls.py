@@ -8,7 +8,7 @@ from contextvars import ContextVar
 import httpx
 
 from ...errors.exceptions import DeadlineExceeded
-from .errors import HttpxTotalTimeout
+from ...errors.httpx_upstream import HttpxTotalTimeout
 
 
 class HttpxCall:
