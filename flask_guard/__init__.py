@@ -24,9 +24,10 @@ from .resilience.retry_budget import RetryBudget
 from .web.request_id import RequestIdFilter, current_request_id
 
 if TYPE_CHECKING:
-    from .errors.httpx_upstream import HttpxResponseTooLarge, HttpxTotalTimeout
+    from .errors.httpx_upstream import HttpxResponseTooLarge as HttpxResponseTooLarge
+    from .errors.httpx_upstream import HttpxTotalTimeout as HttpxTotalTimeout
     from .errors.upstream import ResponseTooLarge, TotalTimeout
-    from .outbound.httpx_client import robust_async_client
+    from .outbound.httpx_client import robust_async_client as robust_async_client
     from .outbound.session import robust_session
 
     __version__: str

@@ -9,7 +9,7 @@ import socket
 import struct
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 
 #: ``answer(index, head)`` gets the request's number (0 for the first) and its head, and
@@ -129,10 +129,8 @@ def raw_upstream(answer: Answer, host: str = "127.0.0.1") -> Iterator[RawUpstrea
         stop.set()
         acceptor.join()
         for connection in connections:
-            try:
+            with suppress(OSError):
                 connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
         for thread in threads:
             thread.join()
         listener.close()

@@ -12,13 +12,12 @@ from typing import Any
 
 import pytest
 import requests
-from flask import Flask
 
 from flask_guard import FlaskGuard
 
 from ..conftest import HEX32, make_app, serving
 from ..upstreams import trickling_upstream
-from .raw_upstream import RESET, RawUpstream, gzip_bomb, raw_upstream, response
+from .raw_upstream import RESET, gzip_bomb, raw_upstream, response
 
 # The most the loop may stall while a call deals with its upstream (a blocking call would
 # stall it for the whole 0.5 s deadline; a busy 2-core machine adds tens of ms).
