@@ -1,24 +1,29 @@
-"""Outgoing calls: robust_session vs requests.Session, retry_with_backoff vs tenacity.
+"""Outgoing calls: robust_session vs requests.Session, the guarded httpx client vs
+httpx.AsyncClient, retry_with_backoff vs tenacity.
 
 Run: ``python benchmarks/bench_outbound.py`` (``--smoke`` to check it runs).
 Goals: robust_session / requests.Session <= 1.05 per request against the same local server,
 with the deadline machinery on (each call's total_timeout; then also inside a request budget,
 which sends X-Request-Timeout, and with a per-host bulkhead);
+robust_async_client / httpx.AsyncClient <= 1.05 per call, awaited in one event loop;
 retry_with_backoff's overhead on a call that succeeds first time below tenacity.retry's.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 
+import httpx
 import requests
 import tenacity
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 from _timing import best_per_call, parse_args
-from flask_guard import retry_with_backoff, robust_session
+from flask_guard import retry_with_backoff, robust_async_client, robust_session
 from flask_guard.resilience.request_budget import budget
 
 
@@ -35,6 +40,36 @@ class KeepAlive(WSGIRequestHandler):
 
 def bare() -> int:
     return 1
+
+
+async def best_per_await(
+    subjects: Mapping[str, Callable[[], Awaitable[object]]], calls: int, rounds: int
+) -> dict[str, float]:
+    """Return each subject's best seconds per awaited call over interleaved rounds."""
+    best = dict.fromkeys(subjects, float("inf"))
+    for _ in range(rounds):
+        for name, subject in subjects.items():
+            start = time.perf_counter()
+            for _ in range(calls):
+                await subject()
+            best[name] = min(best[name], (time.perf_counter() - start) / calls)
+    return best
+
+
+async def compare_async_clients(url: str, calls: int, rounds: int) -> dict[str, float]:
+    """Time a plain httpx.AsyncClient and the guarded client against ``url``."""
+    guarded = robust_async_client()
+    timeout = httpx.Timeout(connect=3.05, read=10.0, write=10.0, pool=3.05)
+    async with httpx.AsyncClient(timeout=timeout) as plain:
+
+        async def plain_call() -> bytes:
+            return (await plain.get(url)).content
+
+        async def guarded_call() -> bytes:
+            return (await guarded.get(url)).content
+
+        subjects = {"httpx.AsyncClient": plain_call, "robust_async_client": guarded_call}
+        return await best_per_await(subjects, calls, rounds)
 
 
 def main() -> None:
@@ -58,6 +93,7 @@ def main() -> None:
         "+ budget, bulkhead": in_budget,
     }
     best = best_per_call(sessions, requests_per_round, rounds)
+    async_best = asyncio.run(compare_async_clients(url, requests_per_round, rounds))
     server.shutdown()
     print("Per request against a local server (robust_session: each call has a total_timeout;")
     print("+ budget, bulkhead: inside a request budget, sending X-Request-Timeout, per-host")
@@ -67,6 +103,12 @@ def main() -> None:
     for name in ("robust_session", "+ budget, bulkhead"):
         ratio = best[name] / best["requests.Session"]
         print(f"  {name} / requests.Session: {ratio:.3f}x   goal <= 1.05x")
+    print("Per awaited call in one event loop (robust_async_client: total deadline, retries,")
+    print("body read within the deadline):")
+    for name, seconds in async_best.items():
+        print(f"  {name:20} {seconds * 1e6:8.1f} us")
+    ratio = async_best["robust_async_client"] / async_best["httpx.AsyncClient"]
+    print(f"  robust_async_client / httpx.AsyncClient: {ratio:.3f}x   goal <= 1.05x")
 
     retried: dict[str, Callable[[], object]] = {
         "bare call": bare,

@@ -17,9 +17,9 @@ def add_call_headers(
 
     ``guard.session`` and the httpx client both call it, on every hop of every call.
     """
-    if request_id_header and request_id_header not in headers:
-        request_id = current_request_id()
-        if request_id is not None:
+    if request_id_header:
+        request_id = current_request_id()  # cheaper than a header lookup outside requests
+        if request_id is not None and request_id_header not in headers:
             headers[request_id_header] = request_id
     if seconds_left is not None:
         headers[REQUEST_TIMEOUT_HEADER] = f"{max(seconds_left, 0.001):.3f}"
