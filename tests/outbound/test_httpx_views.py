@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import requests
 
-from flask_guard import FlaskGuard
+from flask_guard import CircuitBreaker, FlaskGuard, robust_async_client
 
 from ..conftest import HEX32, make_app, serving
 from ..upstreams import trickling_upstream
@@ -226,14 +226,6 @@ def test_the_request_id_and_the_time_left_go_downstream() -> None:
     assert 0 < left <= 5
 
 
-def test_a_budget_the_client_set_ends_the_call_and_opens_no_breaker(hanging_url: str) -> None:
-    probe = Probe(GUARD_REQUEST_TIMEOUT=5)
-    reply = call(probe, "/async", hanging_url, **{"X-Request-Timeout": "0.3"})
-    assert reply.status_code == 504
-    assert envelope(reply)["code"] == "UPSTREAM_TIMEOUT"
-    assert probe.elapsed < 2
-
-
 def test_a_shared_client_opens_its_connections_per_request_and_closes_them() -> None:
     app = make_app()
     guard = FlaskGuard(app)
@@ -250,9 +242,44 @@ def test_a_shared_client_opens_its_connections_per_request_and_closes_them() -> 
             deadline = time.monotonic() + 5
             while upstream.open and time.monotonic() < deadline:
                 time.sleep(0.01)
-        client = guard.async_client if False else app.extensions["guard.async_client"]
+        client = app.extensions["guard.async_client"]
     assert [reply.json() for reply in replies] == [{"texts": ["ok", "ok"]}] * 5
     assert len(upstream.heads) == 10
     assert upstream.accepted == 5  # the two calls of one request share a connection
     assert upstream.open == 0  # each request's loop closed its connections
     assert client.open_loops == 0
+
+
+@pytest.mark.parametrize(
+    ("budget", "headers", "counted"),
+    [(5.0, {"X-Request-Timeout": "0.3"}, 0), (0.3, {}, 1)],
+    ids=["set-by-the-client", "configured"],
+)
+def test_only_a_call_cut_by_the_configured_budget_counts_toward_the_breaker(
+    hanging_url: str, budget: float, headers: dict[str, str], counted: int
+) -> None:
+    app = make_app(GUARD_REQUEST_TIMEOUT=budget)
+    FlaskGuard(app)
+    breaker = CircuitBreaker("ledger", failure_threshold=5)
+    client = robust_async_client(breaker=breaker)
+
+    @app.get("/ledger")
+    async def ledger() -> str:
+        return (await client.get(hanging_url)).text
+
+    with serving(app) as url:
+        reply = requests.get(url + "/ledger", headers=headers, timeout=10)
+    assert reply.status_code == 504
+    assert envelope(reply)["code"] == "UPSTREAM_TIMEOUT"
+    assert breaker.stats.total_failures == counted
+
+
+def test_the_async_clients_bulkheads_show_beside_the_sessions() -> None:
+    probe = Probe(GUARD_HTTP_MAX_CONCURRENT=2)
+    with raw_upstream(always(response("200 OK", body=b"ok"))) as upstream:
+        assert call(probe, "/async", upstream.url).status_code == 200
+        assert call(probe, "/sync", upstream.url).status_code == 200
+    host = upstream.url.removeprefix("http://")
+    with probe.app.app_context():
+        names = [bulkhead.name for bulkhead in probe.guard.all_bulkheads()]
+    assert names == [f"http:{host}", f"httpx:{host}"]
