@@ -17,7 +17,7 @@ from urllib3.util.retry import Retry
 from ..resilience.backoff import parse_retry_after
 from ..resilience.retry_budget import RetryBudget
 from ..resilience.retry_log import log_retry
-from ..resilience.waits import Wait, from_backoff_factor
+from ..resilience.waits import Wait, check_wait, from_backoff_factor
 from .pools import CURRENT_CALL
 
 _log = logging.getLogger(__name__)
@@ -64,7 +64,7 @@ class GuardRetry(Retry):
         super().__init__(*args, **kwargs)
         self.max_retry_after = max_retry_after
         self.budget = budget
-        self.wait = from_backoff_factor(self.backoff_factor) if wait is None else wait
+        self.wait = check_wait(wait) or from_backoff_factor(self.backoff_factor)
         #: The wait before the latest retry: the next one's is planned from it.
         self.last_wait = last_wait
 

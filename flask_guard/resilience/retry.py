@@ -24,7 +24,7 @@ from .request_budget import check_time_left
 from .retry_budget import DEFAULT_BUDGET, RetryBudget
 from .retry_log import log_retry
 from .retry_stats import RetryRecord
-from .waits import Wait, from_jitter
+from .waits import Wait, check_wait, from_jitter
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -71,10 +71,9 @@ class RetryPolicy:
                 "jitter", self.jitter, '"full", "equal", "decorrelated" or None', ValueError
             )
         validators.exception_classes("retry_on", self.retry_on, base=Exception)
-        if self.wait is not None and not isinstance(self.wait, Wait):
-            allowed = "a flask_guard.waits strategy such as waits.Fixed(0.5)"
-            raise validators.invalid("wait", self.wait, allowed, TypeError)
-        waiting = self.wait or from_jitter(self.base_delay, self.max_delay, self.jitter)
+        waiting = check_wait(self.wait) or from_jitter(
+            self.base_delay, self.max_delay, self.jitter
+        )
         object.__setattr__(self, "waiting", waiting)
 
 

@@ -186,6 +186,16 @@ def from_jitter(base_delay: float, max_delay: float, jitter: str | None) -> Wait
     return Exponential(base_delay, jitter=jitter, maximum=max_delay)  # type: ignore[arg-type]
 
 
+def check_wait(wait: object) -> Wait | None:
+    """Return ``wait`` if it is None or a strategy; raise ``TypeError`` saying what is."""
+    if wait is None or isinstance(wait, Wait):
+        return wait
+    raise TypeError(
+        f"wait must be a flask_guard.waits strategy such as waits.Fixed(0.5), or None, "
+        f"got {wait!r}"
+    )
+
+
 def _check_maximum(value: float) -> None:
     if value != math.inf:
         validators.delay("maximum", value)

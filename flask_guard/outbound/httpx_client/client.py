@@ -20,13 +20,19 @@ from ...breaker.breaker import CircuitBreaker
 from ...resilience.bulkhead import Bulkhead
 from ...resilience.request_budget import budget_set_by_client, check_time_left
 from ...resilience.retry_budget import RetryBudget
-from ...resilience.waits import Wait, from_backoff_factor
+from ...resilience.waits import Wait, check_wait, from_backoff_factor
 from ..http_retry import IDEMPOTENCY_KEY_HEADER
 from ..pools import HostCache
 from ..session import DEFAULT_ALLOWED_METHODS, DEFAULT_STATUS_FORCELIST, BudgetOption
 from ..settings import SessionSettings, Timeout, check_options
 from .calls import CURRENT_CALL, HttpxCall
-from .transport import BreakerOption, GuardTransport, host_breaker, plan_for
+from .transport import (
+    BreakerOption,
+    GuardTransport,
+    TransportOptions,
+    host_breaker,
+    plan_for,
+)
 
 # The defaults are the session's: one source.
 _DEFAULTS = SessionSettings()
@@ -54,27 +60,20 @@ class GuardAsyncClient:
     :ivar bulkheads: the per-host bulkheads in use (``max_concurrent``), likewise.
     """
 
-    def __init__(
-        self,
-        transport_options: dict[str, Any],
-        timeout: Timeout,
-        pool_maxsize: int,
-        total_timeout: float,
-        budget: RetryBudget | None,
-    ) -> None:
-        self._transport_options = transport_options
+    def __init__(self, options: TransportOptions, timeout: Timeout, pool_maxsize: int) -> None:
+        self._options = options
         connect, read = (timeout, timeout) if isinstance(timeout, int | float) else timeout
         self._timeout = httpx.Timeout(connect=connect, read=read, write=read, pool=connect)
         self._limits = httpx.Limits(max_connections=None, max_keepalive_connections=pool_maxsize)
-        self._total_timeout = total_timeout
-        self._budget = budget
+        self._total_timeout = options.total_timeout
+        self._budget = options.plan.budget
         self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopClient] = (
             weakref.WeakKeyDictionary()
         )
         self._lock = threading.Lock()
         self._ssl_context: ssl.SSLContext | None = None
-        self.breakers: HostCache[CircuitBreaker] | None = transport_options["breakers"]
-        self.bulkheads: HostCache[Bulkhead] | None = transport_options["bulkheads"]
+        self.breakers = options.breakers
+        self.bulkheads = options.bulkheads
 
     @property
     def open_loops(self) -> int:
@@ -165,7 +164,7 @@ class GuardAsyncClient:
 
     def _build(self, ssl_context: ssl.SSLContext) -> httpx.AsyncClient:
         inner = httpx.AsyncHTTPTransport(verify=ssl_context, limits=self._limits)
-        transport = GuardTransport(inner, **self._transport_options)
+        transport = GuardTransport(inner, self._options)
         client = httpx.AsyncClient(
             transport=transport, timeout=self._timeout, follow_redirects=True, trust_env=False
         )
@@ -251,26 +250,23 @@ def robust_async_client(
         max_concurrent=max_concurrent,
         max_response_bytes=max_response_bytes,
     )
-    if wait is not None and not isinstance(wait, Wait):
-        raise TypeError(f"wait must be a flask_guard.waits strategy, got {wait!r}")
-    budget = RetryBudget() if retry_budget == "own" else retry_budget
     plan = plan_for(
         retries,
-        from_backoff_factor(backoff_factor) if wait is None else wait,
+        check_wait(wait) or from_backoff_factor(backoff_factor),
         status_forcelist,
         allowed_methods,
         max_retry_after,
-        budget,
+        RetryBudget() if retry_budget == "own" else retry_budget,
     )
-    options = {
-        "plan": plan,
-        "breaker": breaker if isinstance(breaker, CircuitBreaker) else None,
-        "breakers": HostCache(host_breaker) if breaker == "per-host" else None,
-        "bulkheads": None
+    options = TransportOptions(
+        plan,
+        breaker if isinstance(breaker, CircuitBreaker) else None,
+        HostCache(host_breaker) if breaker == "per-host" else None,
+        None
         if max_concurrent is None
         else HostCache(lambda host: Bulkhead(f"httpx:{host}", max_concurrent)),
-        "max_response_bytes": max_response_bytes,
-        "request_id_header": request_id_header,
-        "total_timeout": total_timeout,
-    }
-    return GuardAsyncClient(options, timeout, pool_maxsize, total_timeout, budget)
+        max_response_bytes,
+        request_id_header,
+        total_timeout,
+    )
+    return GuardAsyncClient(options, timeout, pool_maxsize)

@@ -79,6 +79,19 @@ class RetryPlan:
         return delay
 
 
+@dataclass(frozen=True, slots=True)
+class TransportOptions:
+    """What a client's transports share, whichever loop they run in."""
+
+    plan: RetryPlan
+    breaker: CircuitBreaker | None
+    breakers: HostCache[CircuitBreaker] | None
+    bulkheads: HostCache[Bulkhead] | None
+    max_response_bytes: int | None
+    request_id_header: str | None
+    total_timeout: float
+
+
 class _ServerError(Exception):
     """A final 5xx, as a breaker counts it; the caller still gets the response."""
 
@@ -88,28 +101,18 @@ class _ServerError(Exception):
 
 
 class GuardTransport(httpx.AsyncBaseTransport):
-    """Send each hop through the host's bulkhead and breaker, retrying as ``plan`` says,
+    """Send each hop through the host's bulkhead and breaker, retrying as the plan says,
     within the call's deadline, and read its body (at most ``max_response_bytes``)."""
 
-    def __init__(
-        self,
-        inner: httpx.AsyncBaseTransport,
-        plan: RetryPlan,
-        breaker: CircuitBreaker | None,
-        breakers: HostCache[CircuitBreaker] | None,
-        bulkheads: HostCache[Bulkhead] | None,
-        max_response_bytes: int | None,
-        request_id_header: str | None,
-        total_timeout: float,
-    ) -> None:
+    def __init__(self, inner: httpx.AsyncBaseTransport, options: TransportOptions) -> None:
         self._inner = inner
-        self._plan = plan
-        self._breaker = breaker
-        self._breakers = breakers
-        self._bulkheads = bulkheads
-        self._max_response_bytes = max_response_bytes
-        self._request_id_header = request_id_header
-        self._total_timeout = total_timeout
+        self._plan = options.plan
+        self._breaker = options.breaker
+        self._breakers = options.breakers
+        self._bulkheads = options.bulkheads
+        self._max_response_bytes = options.max_response_bytes
+        self._request_id_header = options.request_id_header
+        self._total_timeout = options.total_timeout
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Send one hop of the current call."""
