@@ -4,6 +4,7 @@ one client per event loop, and under uvicorn."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import threading
 import time
@@ -257,3 +258,37 @@ def test_httpx_keeps_a_body_set_as_it_reads_its_own() -> None:
     keep_read_body(reply, b"decoded")
     assert reply.content == b"decoded", f"httpx {httpx.__version__}: Response._content"
     assert run(reply.aread) == b"decoded", f"httpx {httpx.__version__}: Response._content"
+
+
+def test_aclose_closes_the_running_loops_client_and_the_next_call_opens_another() -> None:
+    client = robust_async_client()
+    with raw_upstream(answers(OK)) as upstream:
+
+        async def close_between() -> int:
+            await client.get(upstream.url)
+            await client.aclose()
+            opened = client.open_loops
+            await client.get(upstream.url)
+            return opened
+
+        assert run(close_between) == 0
+        deadline = time.monotonic() + 5
+        while upstream.open and time.monotonic() < deadline:
+            time.sleep(0.01)
+    assert upstream.accepted == 2
+    assert upstream.open == 0
+
+
+@pytest.mark.filterwarnings("ignore::ResourceWarning")
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_a_loop_closed_by_hand_is_forgotten_by_the_next_loop() -> None:
+    client = robust_async_client()
+    with raw_upstream(answers(OK)) as upstream:
+        loop = asyncio.new_event_loop()
+        loop.run_until_complete(client.get(upstream.url))
+        loop.close()  # no shutdown_asyncgens: the client cannot close its connections
+        assert client.open_loops == 1
+        run(lambda: client.get(upstream.url))
+        del loop
+        gc.collect()  # the forgotten loop's sockets go now, warning here and not later
+    assert client.open_loops == 0
