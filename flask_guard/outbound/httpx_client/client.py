@@ -24,7 +24,7 @@ from ...resilience.waits import Wait, check_wait, from_backoff_factor
 from ..http_retry import IDEMPOTENCY_KEY_HEADER
 from ..pools import HostCache
 from ..session import DEFAULT_ALLOWED_METHODS, DEFAULT_STATUS_FORCELIST, BudgetOption
-from ..settings import SessionSettings, Timeout, check_options
+from ..settings import DEFAULT, Timeout, check_options
 from .calls import CURRENT_CALL, HttpxCall
 from .transport import (
     BreakerOption,
@@ -33,9 +33,6 @@ from .transport import (
     host_breaker,
     plan_for,
 )
-
-# The defaults are the session's: one source.
-_DEFAULTS = SessionSettings()
 
 Headers = Mapping[str, str] | httpx.Headers | None
 
@@ -204,18 +201,18 @@ def _with_key(headers: Headers) -> httpx.Headers:
 
 
 def robust_async_client(
-    retries: int = _DEFAULTS.retries,
-    backoff_factor: float = _DEFAULTS.backoff_factor,
+    retries: int = DEFAULT.retries,
+    backoff_factor: float = DEFAULT.backoff_factor,
     status_forcelist: Collection[int] = DEFAULT_STATUS_FORCELIST,
     allowed_methods: Collection[str] = DEFAULT_ALLOWED_METHODS,
-    timeout: Timeout = _DEFAULTS.timeout,
-    pool_maxsize: int = _DEFAULTS.pool_maxsize,
+    timeout: Timeout = DEFAULT.timeout,
+    pool_maxsize: int = DEFAULT.pool_maxsize,
     breaker: BreakerOption = None,
-    max_retry_after: float = _DEFAULTS.max_retry_after,
+    max_retry_after: float = DEFAULT.max_retry_after,
     *,
-    total_timeout: float = _DEFAULTS.total_timeout,
-    max_concurrent: int | None = _DEFAULTS.max_concurrent,
-    max_response_bytes: int | None = _DEFAULTS.max_response_bytes,
+    total_timeout: float = DEFAULT.total_timeout,
+    max_concurrent: int | None = DEFAULT.max_concurrent,
+    max_response_bytes: int | None = DEFAULT.max_response_bytes,
     retry_budget: BudgetOption = "own",
     request_id_header: str | None = None,
     wait: Wait | None = None,
