@@ -29,6 +29,7 @@ from flask_guard import (
 from flask_guard.compat.httpx import keep_read_body
 
 from ..conftest import make_app
+from ..upstreams import trickling_upstream
 from .raw_upstream import raw_upstream, response
 
 T = TypeVar("T")
@@ -292,3 +293,32 @@ def test_a_loop_closed_by_hand_is_forgotten_by_the_next_loop() -> None:
         del loop
         gc.collect()  # the forgotten loop's sockets go now, warning here and not later
     assert client.open_loops == 0
+
+
+def test_a_streamed_call_is_bounded_up_to_its_headers(hanging_url: str) -> None:
+    client = robust_async_client(retries=0, total_timeout=0.3)
+
+    async def headers_never_come() -> None:
+        async with client.stream("GET", hanging_url):
+            pytest.fail("no response came")
+
+    started = time.monotonic()
+    with pytest.raises(HttpxTotalTimeout):
+        run(headers_never_come)
+    assert time.monotonic() - started < 2
+
+
+def test_a_streamed_body_is_the_callers_to_read_after_the_deadline() -> None:
+    client = robust_async_client(total_timeout=0.3)
+    with trickling_upstream(interval=0.05) as upstream:
+
+        async def read_slowly() -> bytes:
+            async with client.stream("GET", upstream) as response:
+                chunks = []
+                async for chunk in response.aiter_raw():
+                    chunks.append(chunk)
+                    if sum(map(len, chunks)) >= 10:  # past the 0.3 s deadline by now
+                        return b"".join(chunks)
+            return b""
+
+        assert run(read_slowly) == b"x" * 10

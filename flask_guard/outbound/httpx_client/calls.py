@@ -14,10 +14,14 @@ from ...errors.httpx_upstream import HttpxTotalTimeout
 class HttpxCall:
     """One call, redirects and retries included, and its deadline."""
 
-    __slots__ = ("budgeted", "by_client", "deadline", "origin")
+    __slots__ = ("budgeted", "by_client", "deadline", "origin", "streamed")
 
-    def __init__(self, deadline: float, budgeted: bool, by_client: bool) -> None:
+    def __init__(
+        self, deadline: float, budgeted: bool, by_client: bool, streamed: bool = False
+    ) -> None:
         self.deadline = deadline
+        #: Whether the caller reads the body: the deadline then ends with the headers.
+        self.streamed = streamed
         #: Whether the request has a budget: the time left then goes downstream.
         self.budgeted = budgeted
         #: Whether the deadline is the client's budget, shorter than the call's own limit.

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
 import threading
 import time
@@ -91,6 +92,41 @@ class GuardAsyncClient:
         client = entry.client if entry is not None else await self._open()
         if idempotent:
             kwargs["headers"] = _with_key(kwargs.get("headers"))
+        token = CURRENT_CALL.set(self._start_call(streamed=False))
+        try:
+            return await client.request(method, url, **kwargs)
+        finally:
+            CURRENT_CALL.reset(token)
+
+    @contextlib.asynccontextmanager
+    async def stream(
+        self, method: str, url: httpx.URL | str, *, idempotent: bool = False, **kwargs: Any
+    ) -> AsyncIterator[httpx.Response]:
+        """Send a request and give its response before the body is read, as
+        ``httpx.AsyncClient.stream`` does::
+
+            async with guard.async_client.stream("GET", EXPORT_URL) as response:
+                async for chunk in response.aiter_bytes():
+                    ...
+
+        The deadline (and the bulkhead slot) cover the call up to the response headers,
+        retries and redirects included; reading the body is then the caller's to bound, and
+        ``max_response_bytes`` the caller's to count.
+        """
+        entry = self._clients.get(asyncio.get_running_loop())
+        client = entry.client if entry is not None else await self._open()
+        if idempotent:
+            kwargs["headers"] = _with_key(kwargs.get("headers"))
+        async with contextlib.AsyncExitStack() as stack:
+            token = CURRENT_CALL.set(self._start_call(streamed=True))
+            try:
+                response = await stack.enter_async_context(client.stream(method, url, **kwargs))
+            finally:
+                CURRENT_CALL.reset(token)
+            yield response
+
+    def _start_call(self, streamed: bool) -> HttpxCall:
+        """Return a call ending at ``total_timeout``, or sooner with the request's budget."""
         seconds = self._total_timeout
         left = check_time_left("an outgoing call")
         by_client = False
@@ -98,13 +134,7 @@ class GuardAsyncClient:
             seconds, by_client = left, budget_set_by_client()
         if self._budget is not None:
             self._budget.deposit()
-        token = CURRENT_CALL.set(
-            HttpxCall(time.monotonic() + seconds, left is not None, by_client)
-        )
-        try:
-            return await client.request(method, url, **kwargs)
-        finally:
-            CURRENT_CALL.reset(token)
+        return HttpxCall(time.monotonic() + seconds, left is not None, by_client, streamed)
 
     async def get(self, url: httpx.URL | str, **kwargs: Any) -> httpx.Response:
         """Send a GET; see :meth:`request`."""

@@ -166,7 +166,8 @@ class GuardTransport(httpx.AsyncBaseTransport):
         try:
             async with scope:
                 response = await self._attempts(request, call)
-                await read_body(response, request, self._max_response_bytes)
+                if not call.streamed or response.has_redirect_location:
+                    await read_body(response, request, self._max_response_bytes)
                 return response
         except TimeoutError:
             if scope.expired():
