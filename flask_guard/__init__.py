@@ -16,6 +16,7 @@ from .errors.exceptions import (
     UpstreamServerError,
 )
 from .extension import FlaskGuard
+from .resilience import waits
 from .resilience.bulkhead import Bulkhead, BulkheadStats
 from .resilience.request_budget import current_deadline, time_left
 from .resilience.retry import retry_with_backoff
@@ -23,7 +24,10 @@ from .resilience.retry_budget import RetryBudget
 from .web.request_id import RequestIdFilter, current_request_id
 
 if TYPE_CHECKING:
+    from .errors.httpx_upstream import HttpxResponseTooLarge as HttpxResponseTooLarge
+    from .errors.httpx_upstream import HttpxTotalTimeout as HttpxTotalTimeout
     from .errors.upstream import ResponseTooLarge, TotalTimeout
+    from .outbound.httpx_client import robust_async_client as robust_async_client
     from .outbound.session import robust_session
 
     __version__: str
@@ -33,6 +37,11 @@ _LAZY = {
     "ResponseTooLarge": "errors.upstream",
     "TotalTimeout": "errors.upstream",
     "robust_session": "outbound.session",
+    # These import httpx, the [httpx] extra: left out of __all__ so that a star import
+    # works without it.
+    "HttpxResponseTooLarge": "errors.httpx_upstream",
+    "HttpxTotalTimeout": "errors.httpx_upstream",
+    "robust_async_client": "outbound.httpx_client",
 }
 
 __all__ = [
@@ -58,6 +67,7 @@ __all__ = [
     "robust_session",
     "signals",
     "time_left",
+    "waits",
 ]
 
 

@@ -34,6 +34,8 @@ from .web.request_id import install_request_ids
 if TYPE_CHECKING:
     import requests
 
+    from .outbound.httpx_client import GuardAsyncClient
+
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -192,9 +194,41 @@ class FlaskGuard:
             return existing
         return self.bulkheads.setdefault(name, Bulkhead(name, max_concurrent, max_wait))
 
+    @property
+    def async_client(self) -> GuardAsyncClient:
+        """The app's guarded httpx client for ``async def`` views, built from the same
+        ``GUARD_HTTP_*`` settings as :attr:`session` on first use (``pip install
+        'flask-api-guard[httpx]'``)::
+
+            @app.get("/rates")
+            async def rates():
+                response = await guard.async_client.get(RATES_URL)
+                return response.json()
+
+        Each event loop gets its own connections, closed when the loop ends; see
+        :doc:`outbound`.
+
+        :raises RuntimeError: outside an app context, or when httpx is not installed.
+        """
+        if not has_app_context() or "guard.config" not in current_app.extensions:
+            raise RuntimeError(
+                "guard.async_client needs an app context of an app this FlaskGuard serves: "
+                "use it in a view, or inside app.app_context()"
+            )
+        try:
+            from .outbound.httpx_client.shared import app_async_client
+        except ModuleNotFoundError as missing:
+            if missing.name != "httpx":
+                raise
+            raise RuntimeError(
+                "guard.async_client needs httpx: pip install 'flask-api-guard[httpx]'"
+            ) from None
+        return app_async_client(current_app._get_current_object())  # type: ignore[attr-defined]
+
     def all_bulkheads(self, app: Flask | None = None) -> list[Bulkhead]:
-        """Return the declared bulkheads and those of ``app``'s session (one per upstream
-        host, named ``http:<host>``), for health, metrics and the CLI."""
+        """Return the declared bulkheads and those of ``app``'s session and httpx client (one
+        per upstream host, named ``http:<host>`` and ``httpx:<host>``), for health, metrics
+        and the CLI."""
         bulkheads = [self.bulkheads[name] for name in sorted(self.bulkheads)]
         target = app if app is not None else (current_app if has_app_context() else None)
         session = None if target is None else target.extensions.get("guard.session")
@@ -202,4 +236,7 @@ class FlaskGuard:
             from .outbound.session import session_bulkheads
 
             bulkheads.extend(session_bulkheads(session))
+        client = None if target is None else target.extensions.get("guard.async_client")
+        if client is not None:
+            bulkheads.extend(client.bulkhead_list())
         return bulkheads

@@ -91,6 +91,9 @@ def report_for(error: Exception, expose_names: bool = False) -> ErrorReport:
     requests = sys.modules.get("requests")
     if requests is not None and isinstance(error, requests.RequestException):
         return _report_for_upstream(error, expose_names)
+    httpx = sys.modules.get("httpx")  # loaded only by the httpx client's extra
+    if httpx is not None and isinstance(error, httpx.HTTPError):
+        return _report_for_httpx(error, expose_names)
     if isinstance(error, UpstreamServerError):
         names = ({"upstream": upstream_host(error.response.url)},)
         shown = names if expose_names else ()
@@ -110,7 +113,10 @@ def is_upstream_failure(error: BaseException) -> bool:
     if isinstance(error, UpstreamServerError):
         return True
     requests = sys.modules.get("requests")
-    return requests is not None and isinstance(error, requests.RequestException)
+    if requests is not None and isinstance(error, requests.RequestException):
+        return True
+    httpx = sys.modules.get("httpx")
+    return httpx is not None and isinstance(error, httpx.HTTPError)
 
 
 def _report_for_upstream(error: requests.RequestException, expose_names: bool) -> ErrorReport:
@@ -130,12 +136,46 @@ def _report_for_upstream(error: requests.RequestException, expose_names: bool) -
         return ErrorReport(
             503, "UPSTREAM_UNAVAILABLE", UPSTREAM_UNAVAILABLE_MESSAGE, details, (), names
         )
-    if isinstance(error, requests.TooManyRedirects | ResponseTooLarge):
+    # A redirect loop, a body cut or undecodable after the headers, a body over the limit.
+    broken = requests.exceptions.ChunkedEncodingError | requests.exceptions.ContentDecodingError
+    if isinstance(error, requests.TooManyRedirects | ResponseTooLarge | broken):
         return ErrorReport(502, "BAD_GATEWAY", BAD_GATEWAY_MESSAGE, details, (), names)
     if (
         isinstance(error, requests.HTTPError)
         and response is not None
         and response.status_code >= 500
+    ):
+        return ErrorReport(502, "BAD_GATEWAY", BAD_GATEWAY_MESSAGE, details, (), names)
+    return INTERNAL_ERROR
+
+
+def _report_for_httpx(error: Exception, expose_names: bool) -> ErrorReport:
+    """Describe a failed call of the httpx client as the session's would be described."""
+    import httpx
+
+    from .httpx_upstream import HttpxResponseTooLarge
+
+    try:
+        url = str(error.request.url)  # type: ignore[attr-defined]
+    except RuntimeError:  # an error raised before it had a request
+        url = None
+    names = ({"upstream": upstream_host(url)},)
+    details = names if expose_names else ()
+    if isinstance(error, httpx.TimeoutException):
+        return ErrorReport(504, "UPSTREAM_TIMEOUT", UPSTREAM_TIMEOUT_MESSAGE, details, (), names)
+    if isinstance(error, httpx.NetworkError | httpx.ProxyError):
+        return ErrorReport(
+            503, "UPSTREAM_UNAVAILABLE", UPSTREAM_UNAVAILABLE_MESSAGE, details, (), names
+        )
+    # A redirect loop, a broken or undecodable answer, a body over the size limit, a 5xx.
+    bad = (
+        httpx.RemoteProtocolError
+        | httpx.TooManyRedirects
+        | httpx.DecodingError
+        | HttpxResponseTooLarge
+    )
+    if isinstance(error, bad) or (
+        isinstance(error, httpx.HTTPStatusError) and error.response.status_code >= 500
     ):
         return ErrorReport(502, "BAD_GATEWAY", BAD_GATEWAY_MESSAGE, details, (), names)
     return INTERNAL_ERROR

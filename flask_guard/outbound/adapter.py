@@ -14,8 +14,8 @@ from ..breaker.breaker import CircuitBreaker
 from ..errors.exceptions import DeadlineExceeded, UpstreamServerError, upstream_host
 from ..errors.upstream import ResponseTooLarge, TotalTimeout
 from ..resilience.bulkhead import Bulkhead
-from ..resilience.request_budget import REQUEST_TIMEOUT_HEADER, check_time_left
-from ..web.request_id import current_request_id
+from ..resilience.request_budget import check_time_left
+from .headers import add_call_headers
 from .http_retry import GuardRetry
 from .pools import CURRENT_CALL, POOL_CLASSES, HostCache
 from .settings import Timeout
@@ -74,14 +74,11 @@ class GuardedAdapter(HTTPAdapter):
         """Send ``request`` with the default timeout if it has none, through the bulkhead
         and the breaker; read the body unless ``stream``."""
         timeout = self.timeout if timeout is None else timeout
-        headers = request.headers
-        if self._request_id_header and self._request_id_header not in headers:
-            request_id = current_request_id()
-            if request_id is not None:
-                headers[self._request_id_header] = request_id
         call = CURRENT_CALL.get()
-        if call is not None and check_time_left("an outgoing call") is not None:
-            headers[REQUEST_TIMEOUT_HEADER] = f"{max(call.left(), 0.001):.3f}"
+        budgeted = call is not None and check_time_left("an outgoing call") is not None
+        add_call_headers(
+            request.headers, self._request_id_header, call.left() if budgeted and call else None
+        )
         if self._max_concurrent is None:
             return self._send_through_breaker(request, stream, timeout, kwargs)
         bulkhead = self.bulkheads.get_or_make(upstream_host(request.url))

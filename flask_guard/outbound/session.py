@@ -4,6 +4,7 @@ and a bulkhead (each call goes through :class:`~flask_guard.session_adapter.Guar
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Collection
 from dataclasses import asdict
 from http.cookiejar import DefaultCookiePolicy
@@ -15,8 +16,15 @@ from ..redaction.names import looks_secret
 from ..resilience.bulkhead import Bulkhead
 from ..resilience.request_budget import budget_set_by_client, check_time_left
 from ..resilience.retry_budget import RetryBudget
+from ..resilience.waits import Wait
 from .adapter import BreakerOption, GuardedAdapter, past_deadline
-from .http_retry import GuardRetry, quiet_retry_warnings
+from .http_retry import (
+    IDEMPOTENCY_KEY_HEADER,
+    KEYED_CALL,
+    KEYED_METHODS,
+    GuardRetry,
+    quiet_retry_warnings,
+)
 from .pools import CURRENT_CALL, OutboundCall
 from .settings import DEFAULT, SessionSettings, Timeout, check_options
 from .watchdog import WATCHDOG
@@ -29,12 +37,30 @@ BudgetOption = RetryBudget | Literal["own"] | None
 
 
 class GuardSession(requests.Session):
-    """A ``requests.Session`` whose calls each have one deadline, redirects included, and
-    that keeps secret-looking headers from another host a redirect leads to."""
+    """A ``requests.Session`` whose calls each have one deadline, redirects included, that
+    keeps secret-looking headers from another host a redirect leads to, and that retries a
+    POST or PATCH only when it carries an ``Idempotency-Key``."""
 
     def __init__(self, total_timeout: float) -> None:
         super().__init__()
         self.total_timeout = total_timeout
+
+    def request(
+        self,
+        method: str,
+        url: str | bytes,
+        *args: Any,
+        idempotent: bool = False,
+        **kwargs: Any,
+    ) -> requests.Response:
+        """Send a request as ``requests.Session.request`` does; ``idempotent=True`` sends an
+        ``Idempotency-Key`` (a new random one unless the headers carry one), which lets a
+        POST or PATCH be retried with the same key."""
+        if idempotent:
+            headers = requests.structures.CaseInsensitiveDict(kwargs.get("headers") or {})
+            headers.setdefault(IDEMPOTENCY_KEY_HEADER, uuid.uuid4().hex)
+            kwargs["headers"] = headers
+        return super().request(method, url, *args, **kwargs)
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
         """Send ``request`` within ``total_timeout`` and the current request's budget."""
@@ -47,6 +73,11 @@ class GuardSession(requests.Session):
             seconds, by_client = left, budget_set_by_client()
         call = OutboundCall(time.monotonic() + seconds, by_client)
         token = CURRENT_CALL.set(call)
+        keyed = (
+            KEYED_CALL.set(True)
+            if request.method in KEYED_METHODS and IDEMPOTENCY_KEY_HEADER in request.headers
+            else None
+        )
         alarm = WATCHDOG.schedule(call.deadline, call.expire)
         try:
             return super().send(request, **kwargs)
@@ -60,6 +91,8 @@ class GuardSession(requests.Session):
             alarm.cancel()
             call.sock = None
             CURRENT_CALL.reset(token)
+            if keyed is not None:
+                KEYED_CALL.reset(keyed)
 
     def rebuild_auth(
         self, prepared_request: requests.PreparedRequest, response: requests.Response
@@ -88,16 +121,21 @@ def robust_session(
     max_response_bytes: int | None = DEFAULT.max_response_bytes,
     retry_budget: BudgetOption = "own",
     request_id_header: str | None = None,
+    wait: Wait | None = None,
 ) -> requests.Session:
     """Return a ``requests.Session`` that retries, times out and fails fast.
 
     * urllib3's :class:`~urllib3.util.Retry` is mounted for http and https: ``retries``
-      retries with exponential ``backoff_factor`` backoff, for connection errors (any method:
+      retries, waiting as ``wait`` says (a :mod:`~flask_guard.waits` strategy; by default
+      urllib3's exponential ``backoff_factor`` backoff), for connection errors (any method:
       the request never left), read errors and ``status_forcelist`` statuses (only
-      ``allowed_methods``, the idempotent ones by default; POST and PATCH are not retried
-      unless listed). ``Retry-After`` is honoured, up to ``max_retry_after`` seconds: a longer
-      one is not waited for and the response goes back at once; a malformed one means normal
-      backoff. The last response is returned, never a ``MaxRetryError`` for a status.
+      ``allowed_methods``, the idempotent ones by default; a POST or PATCH only when it
+      carries an ``Idempotency-Key``, sent unchanged with every attempt: pass
+      ``idempotent=True`` to a call to have one made). Each retry is one INFO line on the
+      ``flask_guard.retry`` logger. ``Retry-After`` is honoured, up to ``max_retry_after``
+      seconds: a longer one is not waited for and the response goes back at once; a
+      malformed one means normal backoff. The last response is returned, never a
+      ``MaxRetryError`` for a status.
     * ``timeout`` (seconds, or ``(connect, read)``) applies to every request that passes
       none; requests itself has no default.
     * ``total_timeout`` (seconds) bounds each call whole: connect, every read, every retry
@@ -121,6 +159,7 @@ def robust_session(
       (default) for one of this session's, a shared one, or None for no limit.
     * ``request_id_header``: send the current request's id in this header (``guard.session``
       does).
+    * ``wait``: the wait before each retry, e.g. ``waits.Exponential(0.2, jitter="full")``.
 
     Per-host breakers and bulkheads are kept for the
     :data:`~flask_guard.transport.MAX_HOSTS` (1,024) hosts used last.
@@ -144,6 +183,7 @@ def robust_session(
         raise_on_status=False,
         max_retry_after=max_retry_after,
         budget=RetryBudget() if retry_budget == "own" else retry_budget,
+        wait=wait,
     )
     adapter = GuardedAdapter(
         retry,
