@@ -125,7 +125,7 @@ def _completion(breaker: _Breaker, exc: BaseException | None) -> Remote:
         raise RuntimeError("a circuit breaker was left without being entered in this context")
     duration = breaker._clock() - start
     if exc is None:
-        if permit is breaker._machine.fast and not permit.failures:  # type: ignore[union-attr]
+        if permit is breaker._machine.fast and not permit.failures:
             if breaker_call_succeeded.receivers:  # nothing to record: the signal only
                 breaker._succeeded(duration)
             return settled
