@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import click
 from flask import current_app
+from flask.cli import AppGroup
 
 from ..ops.cli import SHARE_HINT
 from .features import Features
 
-feature_cli = click.Group("feature", help="See the features; force one off or on for the fleet.")
+feature_cli = AppGroup("feature", help="See the features; force one off or on for the fleet.")
 
 
 def _features() -> Features:

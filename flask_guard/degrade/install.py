@@ -60,10 +60,12 @@ class Degradation:
 
 
 def add_http_stale(session: requests.Session, setting: bool | float) -> None:
-    """Give ``session`` stale-if-error for its GETs, unless ``setting`` is False."""
-    if setting is False:
-        return
+    """Give the guard's ``session`` stale-if-error for its GETs, unless ``setting`` is False."""
+    from ..outbound.session import GuardSession
     from .http_stale import HttpStale
 
+    if setting is False or not isinstance(session, GuardSession):
+        return
+
     default = None if setting is True else float(setting)
-    session.stale = HttpStale(default, HTTP_MAX_ENTRIES)  # type: ignore[attr-defined]
+    session.stale = HttpStale(default, HTTP_MAX_ENTRIES)
