@@ -323,6 +323,11 @@ class FallbackExhausted(ExceptionGroup[Exception]):
         return self.exceptions[-1]
 
     @property
+    def rejected_only(self) -> bool:
+        """Whether an open breaker refused every step (no dependency was even called)."""
+        return all(isinstance(error, CircuitOpenError) for error in self.exceptions)
+
+    @property
     def retry_after(self) -> float | None:
         """Seconds until the soonest breaker that refused a step admits a trial, or None."""
         waits = [e.retry_after for e in self.exceptions if isinstance(e, CircuitOpenError)]
