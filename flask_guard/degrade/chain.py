@@ -128,7 +128,7 @@ class FallbackChain(Generic[P, R]):
         try:
             result = await self._primary(*args, **kwargs)
         except Exception as error:
-            failures = self._failed([], 0, error)
+            failures = self._failed([], error)
             for index in range(1, len(self.steps)):
                 step = self.steps[index]
                 try:
@@ -136,7 +136,7 @@ class FallbackChain(Generic[P, R]):
                     if step.is_async:
                         answer = await answer
                 except Exception as next_error:
-                    failures = self._failed(failures, index, next_error)
+                    self._failed(failures, next_error)
                     continue
                 return cast(T, self._answered(index, failures, answer))
             raise self._exhausted(failures) from None
@@ -144,18 +144,19 @@ class FallbackChain(Generic[P, R]):
         return result
 
     def _fall_back(self, error: Exception, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        failures = self._failed([], 0, error)
+        failures = self._failed([], error)
         for index in range(1, len(self.steps)):
             try:
                 answer = self.steps[index].func(*args, **kwargs)
             except Exception as next_error:
-                failures = self._failed(failures, index, next_error)
+                self._failed(failures, next_error)
                 continue
             return self._answered(index, failures, answer)
         raise self._exhausted(failures) from None
 
-    def _failed(self, failures: list[Exception], index: int, error: Exception) -> list[Exception]:
-        """Record step ``index``'s ``error``; re-raise it if it does not fall through."""
+    def _failed(self, failures: list[Exception], error: Exception) -> list[Exception]:
+        """Add the next step's ``error`` to ``failures``; re-raise it if it does not fall
+        through, with notes naming the steps that failed before."""
         if not self._falls_through(error):
             for earlier, failure in zip(self.steps, failures, strict=False):
                 error.add_note(
@@ -174,11 +175,13 @@ class FallbackChain(Generic[P, R]):
         _log.log(
             level, "Fallback chain %r answered from step %r after %s", self.name, step.name, causes
         )
+        # Exception types only: a message can carry a URL with credentials or tokens.
+        kinds = ", ".join(
+            f"{earlier.name}: {type(error).__name__}"
+            for earlier, error in zip(self.steps, failures, strict=False)
+        )
         mark_degraded(
-            self.name,
-            step.name,
-            "fallback",
-            f"{self.name}: answered from {step.name} after {causes}",
+            self.name, step.name, "fallback", f"{self.name}: answered from {step.name} ({kinds})"
         )
         send_safely(fallback_answered, self, step=step.name, failures=tuple(failures))
         return answer
