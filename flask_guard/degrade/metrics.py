@@ -22,7 +22,8 @@ class DegradeCollector(Collector):
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         answers = CounterMetricFamily(
             "flask_guard_fallback_answers",
-            "Calls answered by each step of a fallback chain (primary included).",
+            "Calls answered by each step of a fallback chain (primary included), and by the "
+            "fallback of a feature that is off (step off).",
             labels=["chain", "step"],
         )
         stale = CounterMetricFamily(
@@ -60,4 +61,6 @@ class DegradeCollector(Collector):
                 level.add_metric([], LEVEL_VALUES[features.refresh()])
                 for name, state in features.report().items():
                     enabled.add_metric([name], 1 if state["enabled"] else 0)
+                    if features[name].fallback is not None:
+                        answers.add_metric([name, "off"], features[name].fallback_answers)
         yield from (answers, stale, enabled, level)
