@@ -127,7 +127,8 @@ class GuardMiddleware:
             headers.append((self._header, environ[ENVIRON_KEY]))
         if status[0] >= "4" and not has_error_id and STATUS_REPORT_KEY not in environ:
             self._responder.finish(environ, int(status[:3]), headers)
-        degraded = degraded_header(environ)
+        # An error is not a degraded answer, whatever fell back before it.
+        degraded = degraded_header(environ) if status[0] < "4" else None
         if degraded is not None:
             headers.append((DEGRADED_HEADER, degraded))
         if cors:

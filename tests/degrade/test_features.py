@@ -188,3 +188,25 @@ def test_a_feature_is_declared_once_with_one_set_of_options() -> None:
     assert guard.feature("recs", depends_on=["a"]) is guard.features["recs"]
     with pytest.raises(ValueError, match="already declared"):
         guard.feature("recs", depends_on=["b"])
+
+
+def test_an_async_view_of_a_feature_that_is_off_awaits_an_async_fallback() -> None:
+    app = make_app()
+    guard = FlaskGuard(app)
+
+    async def no_reviews() -> dict[str, list[str]]:
+        return {"reviews": []}
+
+    reviews = guard.feature("reviews", depends_on=["reviews-api"], fallback=no_reviews)
+
+    @app.get("/reviews")
+    @reviews
+    async def show() -> dict[str, list[str]]:
+        return {"reviews": ["great"]}
+
+    client = app.test_client()
+    assert client.get("/reviews").get_json() == {"reviews": ["great"]}
+    guard.breakers["reviews-api"].force_open()
+    response = client.get("/reviews")
+    assert response.get_json() == {"reviews": []}
+    assert response.headers["X-Degraded"] == "reviews=off"

@@ -29,7 +29,9 @@ def test_an_event_carries_the_breadcrumb_of_a_fallback_answer_earlier_in_its_req
         prices()
         raise RuntimeError("then the view broke")
 
-    error_id = app.test_client().get("/quote").headers["X-Error-ID"]
+    response = app.test_client().get("/quote")
+    assert "X-Degraded" not in response.headers  # an error is not a degraded answer
+    error_id = response.headers["X-Error-ID"]
     crumbs = sentry_ingest.wait_for(error_id)["breadcrumbs"]["values"]
     fallback = [c for c in crumbs if c["category"] == "fallback"]
     assert len(fallback) == 1
