@@ -195,10 +195,6 @@ class Features(Mapping[str, Feature]):
         self.refresh()
         return shared
 
-    def forced(self) -> frozenset[str]:
-        """Return the names forced off."""
-        return self._forced.names()
-
     def refresh(self) -> ServiceLevel:
         """Evaluate every feature, note the changes; return the service level."""
         forced = self._forced.names()
