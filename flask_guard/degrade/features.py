@@ -225,14 +225,15 @@ class Features(Mapping[str, Feature]):
         return report
 
     def on_breaker_changed(self, breaker: object, **kwargs: object) -> None:
-        """Re-evaluate the features that depend on a breaker that changed state."""
-        name = getattr(breaker, "name", None)
-        if any(name in feature.depends_on for feature in list(self._features.values())):
+        """Re-evaluate the features when one of this guard's breakers changed state."""
+        if self._breakers.is_built(breaker):
             self.refresh()
 
     def _evaluate(self, feature: Feature, forced: frozenset[str]) -> FeatureState:
         if feature.name in forced:
             return FeatureState(feature.name, False, "forced", FORCED_RETRY_AFTER)
+        if not self._breakers.ready:  # before init_app no breaker ran: none is open
+            return FeatureState(feature.name, True, None, 0.0)
         for dependency in feature.depends_on:
             breaker = self._breakers[dependency]
             if breaker.state is CircuitState.OPEN:

@@ -210,3 +210,18 @@ def test_an_async_view_of_a_feature_that_is_off_awaits_an_async_fallback() -> No
     response = client.get("/reviews")
     assert response.get_json() == {"reviews": []}
     assert response.headers["X-Degraded"] == "reviews=off"
+
+
+def test_features_build_no_breaker_before_init_app_nor_follow_another_guard_s() -> None:
+    guard = FlaskGuard()
+    guard.feature("checkout", depends_on=["payments"], essential=True)
+    assert guard.feature_enabled("checkout")
+    other = FlaskGuard(make_app())
+    other.breakers.declare("payments", {})
+    other.breakers["payments"].force_open()  # a breaker of the same name, of another guard
+    assert guard.breakers.built() == []
+    app = make_app(GUARD_BREAKER_DEFAULTS={"failure_threshold": 2})
+    guard.init_app(app)
+    assert guard.feature_enabled("checkout")
+    guard.breakers["payments"].force_open()
+    assert not guard.feature_enabled("checkout")
