@@ -197,19 +197,23 @@ class Features(Mapping[str, Feature]):
 
     def refresh(self) -> ServiceLevel:
         """Evaluate every feature, note the changes; return the service level."""
-        forced = self._forced.names()
+        if not self._features:
+            return ServiceLevel.FULL
+        return self._refresh(self._forced.names())
+
+    def _refresh(self, forced: frozenset[str]) -> ServiceLevel:
         for feature in list(self._features.values()):
             state = self._evaluate(feature, forced)
             if self._enabled.get(feature.name) is not state.enabled:
                 self._changed(state)
-        return self.level
+        return self._level or ServiceLevel.FULL
 
     @property
     def level(self) -> ServiceLevel:
         """The service level, as of the latest evaluation."""
         if self._level is None:
-            self.refresh()
-        return self._level or ServiceLevel.FULL
+            return self.refresh()
+        return self._level
 
     def report(self) -> dict[str, dict[str, object]]:
         """Return each feature's state, for the health document and the CLI."""
@@ -225,9 +229,13 @@ class Features(Mapping[str, Feature]):
         return report
 
     def on_breaker_changed(self, breaker: object, **kwargs: object) -> None:
-        """Re-evaluate the features when one of this guard's breakers changed state."""
-        if self._breakers.is_built(breaker):
-            self.refresh()
+        """Re-evaluate the features when one of this guard's breakers changed state.
+
+        With the features forced off as last read: this may run in a call's path (an event
+        loop's, even), which must not wait for Redis.
+        """
+        if self._features and self._breakers.is_built(breaker):
+            self._refresh(self._forced.read_last())
 
     def _evaluate(self, feature: Feature, forced: frozenset[str]) -> FeatureState:
         if feature.name in forced:

@@ -26,6 +26,10 @@ class ForcedOff:
         """Return the features forced off."""
         return self._names
 
+    def read_last(self) -> frozenset[str]:
+        """Return the features forced off as last read, without reading again."""
+        return self._names
+
     def force(self, name: str, off: bool) -> bool:
         """Force ``name`` off (or lift it); return whether every process sharing it took it."""
         with self._lock:

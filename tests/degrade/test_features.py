@@ -5,12 +5,14 @@ from __future__ import annotations
 from typing import Any, NoReturn
 
 import pytest
+import redis
 import requests
 from flask import Flask
 
 from flask_guard import FlaskGuard, ServiceLevel
 from flask_guard.degrade import forced
 from flask_guard.signals import feature_changed, service_level_changed
+from flask_guard.testing import RedisServer
 
 from ..conftest import FakeClock, error_of, make_app, serving
 
@@ -225,3 +227,17 @@ def test_features_build_no_breaker_before_init_app_nor_follow_another_guard_s() 
     assert guard.feature_enabled("checkout")
     guard.breakers["payments"].force_open()
     assert not guard.feature_enabled("checkout")
+
+
+def test_a_guard_without_features_is_full_and_reads_nothing_on_breaker_changes(
+    own_redis: RedisServer,
+) -> None:
+    app = make_app(GUARD_BREAKER_STORAGE=own_redis.url, GUARD_REDIS_PREFIX="nofeatures")
+    guard = FlaskGuard(app)
+    guard.breakers.declare("payments", {"failure_threshold": 1})
+    client = redis.Redis.from_url(own_redis.url)
+    reads = client.info("commandstats").get("cmdstat_hkeys", {}).get("calls", 0)
+    assert guard.service_level is ServiceLevel.FULL
+    guard.breakers["payments"].force_open()
+    assert guard.service_level is ServiceLevel.FULL
+    assert client.info("commandstats").get("cmdstat_hkeys", {}).get("calls", 0) == reads
