@@ -242,6 +242,7 @@ class FlaskGuard:
 
         :raises ValueError: if a chain of that name is declared already.
         """
+        require_name(name, "fallback", '@guard.fallback("recommendations", default=[])')
         if default is not ...:
             rules["default"] = default
 
@@ -268,6 +269,8 @@ class FlaskGuard:
         ``X-Degraded: <name>=stale``. With ``GUARD_BREAKER_STORAGE`` set to Redis, last good
         values are shared by the fleet (as JSON). See :class:`~flask_guard.degrade.StaleCache`.
         """
+        example = '@guard.stale_if_error("catalogue", fresh=30, stale=3600)'
+        require_name(name, "stale_if_error", example)
         cache = StaleCache(
             name, fresh=fresh, stale=stale, key=key, max_entries=max_entries, **rules
         )
@@ -290,6 +293,7 @@ class FlaskGuard:
         ``Retry-After``. ``essential`` features off make the service level ``minimal``,
         others ``degraded``.
         """
+        require_name(name, "feature", 'guard.feature("recommendations", depends_on=["recs"])')
         return self.features.declare(name, depends_on, essential, fallback)
 
     def feature_enabled(self, name: str) -> bool:
@@ -313,6 +317,8 @@ class FlaskGuard:
         returning False, raising, or taking longer than ``timeout`` seconds makes the status
         ``degraded``, or ``unavailable`` (503) for a ``critical`` check.
         """
+
+        require_name(name, "health_check", '@guard.health_check("db")')
 
         def register(check: Callable[[], R]) -> Callable[[], R]:
             self.health_checks.add(name, check, timeout, critical)

@@ -238,3 +238,13 @@ def test_a_chain_above_its_route_decorator_is_refused(app: Flask) -> None:
 
     with pytest.raises(TypeError, match="above the route decorator"):
         guard.fallback("x", default="")(view)
+
+
+def test_a_chain_without_a_name_says_how_to_write_it(app: Flask) -> None:
+    guard = app.extensions["guard"]
+
+    def recommendations() -> list[str]:
+        return []
+
+    with pytest.raises(TypeError, match="needs a name and parentheses"):
+        guard.fallback(recommendations)
