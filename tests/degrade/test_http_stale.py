@@ -50,15 +50,10 @@ def client_app(**config: object) -> tuple[Flask, FlaskGuard]:
 
     @app.get("/prices")
     def prices() -> Response:
-        answer = guard.session.get(request.args["url"], headers=_extra_headers())
+        answer = guard.session.get(request.args["url"])
         return Response(answer.content, status=answer.status_code, mimetype="application/json")
 
     return app, guard
-
-
-def _extra_headers() -> dict[str, str]:
-    token = request.headers.get("X-Pass-Authorization")
-    return {"Authorization": token} if token else {}
 
 
 def test_a_failing_upstream_is_answered_with_its_last_good_response_and_the_header(
