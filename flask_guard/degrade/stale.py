@@ -148,8 +148,6 @@ class StaleCache:
         try:
             value = func(*args, **kwargs)
         except Exception as error:
-            if remote is None:
-                remote = self._load(key)
             return cast(R, self._stale_or_raise(key, error, remote, now))
         self.keep(key, value, now)
         if self._shared is not None:
@@ -174,20 +172,15 @@ class StaleCache:
         try:
             value = await func(*args, **kwargs)
         except Exception as error:
-            if remote is None and self._shared is not None:
-                remote = await asyncio.to_thread(self._load, key)
             return self._stale_or_raise(key, error, remote, now)
         self.keep(key, value, now)
         if self._shared is not None:
             await asyncio.to_thread(self._shared.save, self.name, key, value, self.stale)
         return value
 
-    def _load(self, key: Hashable) -> tuple[Any, float] | None:
-        return None if self._shared is None else self._shared.load(self.name, key)
-
     def _load_fresh(self, key: Hashable, now: float) -> tuple[Any, float] | None:
         """Return the fleet's value of ``key`` (keeping it here when fresh), or None."""
-        remote = self._load(key)
+        remote = None if self._shared is None else self._shared.load(self.name, key)
         if remote is not None and remote[1] < self.fresh:
             self.keep(key, remote[0], now - remote[1])
         return remote
