@@ -1,5 +1,6 @@
 """Stale-if-error for the guard's session (RFC 5861): a GET that fails gets the last good
-response, for as long as the upstream allowed.
+response, for as long as the upstream allowed, unless it is made while the app answers a
+request with an unsafe method (a POST acting on stale prices could do harm).
 
 An upstream says how long in ``Cache-Control: stale-if-error=N`` (seconds after the
 response stops being fresh, which ``max-age`` says, 0 without it); ``GUARD_HTTP_STALE_IF_ERROR``
@@ -24,7 +25,7 @@ from ..errors.exceptions import BulkheadFullError, CircuitOpenError, upstream_ho
 from ..logs.error_lines import describe
 from ..signals import send_safely, stale_served
 from .marking import mark_degraded
-from .stale import Bounded
+from .stale import Bounded, unsafe_request
 
 if TYPE_CHECKING:
     import requests
@@ -81,7 +82,7 @@ class HttpStale:
         self, request: requests.PreparedRequest, send: Callable[[], requests.Response]
     ) -> requests.Response:
         """Return ``send()``, or the kept response of ``request`` if it fails."""
-        if request.method != "GET" or _personal(request.headers):
+        if request.method != "GET" or _personal(request.headers) or unsafe_request():
             return send()
         import requests
 

@@ -192,7 +192,7 @@ class StaleCache:
     def _stale_or_raise(
         self, key: Hashable, error: Exception, remote: tuple[Any, float] | None, now: float
     ) -> Any:
-        if not self._falls_through(error) or _unsafe_request():
+        if not self._falls_through(error) or unsafe_request():
             raise error
         entry = self._entries.get(key)
         if entry is not None and now - entry[1] < self.stale:
@@ -255,6 +255,6 @@ def _key(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Hashable:
     return args if not kwargs else (args, tuple(sorted(kwargs.items())))
 
 
-def _unsafe_request() -> bool:
+def unsafe_request() -> bool:
     """Return whether a request with an unsafe method is running (no stale data for it)."""
     return has_request_context() and request.method not in SAFE_METHODS

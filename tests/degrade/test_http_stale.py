@@ -142,6 +142,10 @@ def test_unsafe_methods_are_never_answered_stale(upstream: Upstream) -> None:
         guard.session.get(f"{upstream.url}/prices", timeout=5)
         upstream.status = 503
         assert guard.session.post(f"{upstream.url}/prices", timeout=5).status_code == 503
+    with app.test_request_context(method="POST"):  # a GET made while answering a POST
+        assert guard.session.get(f"{upstream.url}/prices", timeout=5).status_code == 503
+    with app.test_request_context():
+        assert guard.session.get(f"{upstream.url}/prices", timeout=5).status_code == 200
 
 
 def test_stale_if_error_can_be_turned_off(upstream: Upstream) -> None:
