@@ -8,11 +8,13 @@ from . import signals
 from .breaker.breaker import BreakerStats, CircuitBreaker
 from .breaker.policy import CircuitState
 from .config.keys import GuardConfigError
+from .degrade import FallbackChain, ServiceLevel, StaleCache
 from .errors.exceptions import (
     ApiError,
     BulkheadFullError,
     CircuitOpenError,
     DeadlineExceeded,
+    FallbackExhausted,
     UpstreamServerError,
 )
 from .extension import FlaskGuard
@@ -54,11 +56,15 @@ __all__ = [
     "CircuitOpenError",
     "CircuitState",
     "DeadlineExceeded",
+    "FallbackChain",
+    "FallbackExhausted",
     "FlaskGuard",
     "GuardConfigError",
     "RequestIdFilter",
     "ResponseTooLarge",
     "RetryBudget",
+    "ServiceLevel",
+    "StaleCache",
     "TotalTimeout",
     "UpstreamServerError",
     "current_deadline",

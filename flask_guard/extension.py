@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from flask import Flask, current_app, has_app_context
@@ -19,7 +19,14 @@ from .config.keys import (
     override_key,
     unknown_overrides,
 )
+from .degrade import chain as fallback_chain
+from .degrade.cli import feature_cli
+from .degrade.features import Feature, Features
+from .degrade.install import Degradation, add_http_stale
+from .degrade.levels import ServiceLevel
+from .degrade.stale import DEFAULT_MAX_ENTRIES, StaleCache
 from .logs.json_lines import install_json_logs
+from .ops.checks import DEFAULT_TIMEOUT, HealthChecks
 from .ops.cli import guard_cli
 from .ops.health import install_health
 from .resilience.bulkhead import Bulkhead
@@ -69,6 +76,16 @@ class FlaskGuard:
         self.breakers = BreakerRegistry()
         #: The bulkheads declared with :meth:`bulkhead`, by name.
         self.bulkheads: dict[str, Bulkhead] = {}
+        #: The features declared with :meth:`feature`, by name; ``features.level`` is the
+        #: service level.
+        self.features = Features(self.breakers)
+        self._degradation = Degradation(self.features)
+        #: The fallback chains declared with :meth:`fallback`, by name.
+        self.fallback_chains = self._degradation.fallback_chains
+        #: The stale caches declared with :meth:`stale_if_error`, by name.
+        self.stale_caches = self._degradation.stale_caches
+        #: The health checks declared with :meth:`health_check`, by name.
+        self.health_checks = HealthChecks()
         # The sessions of the apps served, for use outside an app context when there is one.
         # Each app owns its session: the guard must not keep the apps of a factory alive.
         self._sessions: weakref.WeakSet[requests.Session] = weakref.WeakSet()
@@ -94,12 +111,14 @@ class FlaskGuard:
             self.breakers.use_defaults(config.breaker_defaults, app.name)
             if config.breaker_storage != "memory":
                 self.breakers.use_storage(config.breaker_storage, config.redis_prefix, app.name)
+                self._degradation.use_storage(config.breaker_storage, config.redis_prefix)
         except ValueError as error:
             raise GuardConfigError(str(error)) from None
         reporter = setup_sentry(app, config.sentry)
         from .outbound.session import shared_session  # requests is loaded when a session is built
 
         session = shared_session(config.http, request_id_header=config.request_id_header)
+        add_http_stale(session, config.http_stale_if_error)
         policy = install_request_ids(app, config.request_id_header, config.trust_request_id)
         install_safe_json(app)
         install_request_budget(app, config.request_timeout, config.trust_request_id)
@@ -122,6 +141,7 @@ class FlaskGuard:
             install_metrics(app, config.metrics_path, self.breakers, config.health_token)
         if config.log_json:
             install_json_logs(app)
+        guard_cli.add_command(feature_cli)
         app.cli.add_command(guard_cli)
         self._sessions.add(session)
         refuse_later_changes(app)
@@ -240,3 +260,105 @@ class FlaskGuard:
         if client is not None:
             bulkheads.extend(client.bulkhead_list())
         return bulkheads
+
+    def fallback(
+        self, name: str, *alternatives: fallback_chain.StepSpec, default: Any = ..., **rules: Any
+    ) -> Callable[[Callable[P, R]], Callable[P, R]]:
+        """Answer from the next step when the decorated view or function fails.
+
+        The decorated function (sync or async) is the primary; ``alternatives`` are tried in
+        order with the same arguments (callables, or ``(name, callable)`` pairs), then
+        ``default`` if given. An answer from any step but the primary is marked
+        ``X-Degraded: <name>=<step>``; when every step fails, a view answers 503. ``rules``
+        (``failure_on``, ``ignore``, ``is_failure``) say which failures fall through, as for
+        breakers. See :doc:`/degradation`::
+
+            @app.get("/recommendations/<int:user>")
+            @guard.fallback("recommendations", from_replica, ("cache", from_cache), default=[])
+            def recommendations(user): ...
+
+        :raises ValueError: if a chain of that name is declared already.
+        """
+        require_name(name, "fallback", '@guard.fallback("recommendations", default=[])')
+        if default is not ...:
+            rules["default"] = default
+
+        def decorate(primary: Callable[P, R]) -> Callable[P, R]:
+            chain = fallback_chain.FallbackChain(name, primary, *alternatives, **rules)
+            return fallback_chain.wrap(self._degradation.add_chain(chain))
+
+        return checked(decorate, f"@guard.fallback({name!r})")
+
+    def stale_if_error(
+        self,
+        name: str,
+        *,
+        fresh: float,
+        stale: float,
+        key: Callable[..., Any] | None = None,
+        max_entries: int = DEFAULT_MAX_ENTRIES,
+        **rules: Any,
+    ) -> StaleCache:
+        """Return stale cache ``name``: decorate a function (sync or async) with it.
+
+        A result is answered without a call for ``fresh`` seconds, and while the source
+        fails, for ``stale`` seconds (never to a request with an unsafe method), marked
+        ``X-Degraded: <name>=stale``. With ``GUARD_BREAKER_STORAGE`` set to Redis, last good
+        values are shared by the fleet (as JSON). See :class:`~flask_guard.degrade.StaleCache`.
+        """
+        example = '@guard.stale_if_error("catalogue", fresh=30, stale=3600)'
+        require_name(name, "stale_if_error", example)
+        cache = StaleCache(
+            name, fresh=fresh, stale=stale, key=key, max_entries=max_entries, **rules
+        )
+        self._degradation.add_cache(cache)
+        return cache
+
+    def feature(
+        self,
+        name: str,
+        depends_on: Sequence[str] = (),
+        *,
+        essential: bool = False,
+        fallback: Callable[..., Any] | None = None,
+    ) -> Feature:
+        """Declare feature ``name``, off while a breaker of ``depends_on`` is open or an
+        operator forced it off (``flask guard feature off NAME``).
+
+        The feature decorates views and functions: while it is off they answer
+        ``fallback(*args, **kwargs)`` (marked ``X-Degraded: <name>=off``) or a 503 with
+        ``Retry-After``. ``essential`` features off make the service level ``minimal``,
+        others ``degraded``.
+        """
+        require_name(name, "feature", 'guard.feature("recommendations", depends_on=["recs"])')
+        return self.features.declare(name, depends_on, essential, fallback)
+
+    def feature_enabled(self, name: str) -> bool:
+        """Return whether feature ``name`` is on now.
+
+        :raises KeyError: if no feature of that name is declared.
+        """
+        return self.features.state(name).enabled
+
+    @property
+    def service_level(self) -> ServiceLevel:
+        """How much of the app works: full, degraded or minimal (see :meth:`feature`)."""
+        return self.features.refresh()
+
+    def health_check(
+        self, name: str, timeout: float = DEFAULT_TIMEOUT, critical: bool = False
+    ) -> Callable[[Callable[[], R]], Callable[[], R]]:
+        """Fold the decorated function into ``/health`` as check ``name``.
+
+        The function (sync or async) returns None or True when what it checks works;
+        returning False, raising, or taking longer than ``timeout`` seconds makes the status
+        ``degraded``, or ``unavailable`` (503) for a ``critical`` check.
+        """
+
+        require_name(name, "health_check", '@guard.health_check("db")')
+
+        def register(check: Callable[[], R]) -> Callable[[], R]:
+            self.health_checks.add(name, check, timeout, critical)
+            return check
+
+        return register

@@ -102,6 +102,16 @@ class BreakerRegistry(Mapping[str, CircuitBreaker]):
             return self._breakers[name]
 
     @property
+    def ready(self) -> bool:
+        """Whether ``init_app`` set the defaults: a breaker built before would miss them."""
+        return self._defaults is not None
+
+    def is_built(self, breaker: object) -> bool:
+        """Return whether ``breaker`` is one of this registry's (built) breakers."""
+        name = getattr(breaker, "name", None)
+        return isinstance(name, str) and self._breakers.get(name) is breaker
+
+    @property
     def storage_name(self) -> str:
         """``"memory"`` or ``"redis"``: where the breakers' state lives."""
         return self._storage.name

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import importlib.util
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -57,6 +58,7 @@ DEFAULTS: dict[str, object] = {
     "GUARD_EXPOSE_UPSTREAM_NAMES": False,
     "GUARD_JSON_ERRORS": "negotiate",
     "GUARD_LOG_TRACEBACKS": "unexpected",
+    "GUARD_HTTP_STALE_IF_ERROR": True,
 }
 
 _HEADER_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
@@ -99,6 +101,9 @@ class GuardConfig:
     log_tracebacks: LogTracebacks
     health_token: str | None = None
     expose_upstream_names: bool = False
+    http_stale_if_error: bool | float = True
+    """True: honour an upstream's ``stale-if-error``; seconds: also for responses without
+    one; False: never answer a failed GET with a kept response."""
 
 
 def override_key(name: str) -> str:
@@ -140,6 +145,7 @@ def load_config(app_config: Mapping[str, object], overrides: Mapping[str, object
         expose_upstream_names=_bool(values, "GUARD_EXPOSE_UPSTREAM_NAMES"),
         json_errors=_json_errors(values, "GUARD_JSON_ERRORS"),
         log_tracebacks=_log_tracebacks(values, "GUARD_LOG_TRACEBACKS"),
+        http_stale_if_error=_stale_if_error(values, "GUARD_HTTP_STALE_IF_ERROR"),
     )
 
 
@@ -194,6 +200,16 @@ def _json_errors(values: Mapping[str, object], key: str) -> JsonErrors:
     ):
         return tuple(value)
     allowed = '"negotiate", "always" or a list of path prefixes such as ["/api/"]'
+    raise _invalid(key, value, allowed)
+
+
+def _stale_if_error(values: Mapping[str, object], key: str) -> bool | float:
+    value = values[key]
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float) and 0 < value < math.inf:
+        return float(value)
+    allowed = "True (honour the upstream's stale-if-error), False, or seconds above 0"
     raise _invalid(key, value, allowed)
 
 

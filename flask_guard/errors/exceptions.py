@@ -1,5 +1,6 @@
 """The exceptions flask-guard raises or renders: ``ApiError``, ``CircuitOpenError``,
-``GuardConfigError``, ``DeadlineExceeded``, ``BulkheadFullError``, ``UpstreamServerError``.
+``GuardConfigError``, ``DeadlineExceeded``, ``BulkheadFullError``, ``UpstreamServerError``,
+``FallbackExhausted``.
 
 The session's own two, :class:`~flask_guard.TotalTimeout` and
 :class:`~flask_guard.ResponseTooLarge`, subclass requests' exceptions and live in
@@ -290,6 +291,47 @@ class UpstreamServerError(Exception):
     def __init__(self, response: requests.Response) -> None:
         super().__init__(f"{response.status_code} from {upstream_host(response.url)}")
         self.response = response
+
+
+class FallbackExhausted(ExceptionGroup[Exception]):
+    """Every step of a fallback chain failed.
+
+    ``exceptions`` holds each step's error in step order, the last one last (also
+    :attr:`last`); ``steps`` names the steps. A view that lets it escape answers 503
+    ``SERVICE_UNAVAILABLE``, with ``Retry-After`` when an open breaker refused a step.
+    """
+
+    chain: str
+    steps: tuple[str, ...]
+
+    def __new__(cls, chain: str, steps: Sequence[str], errors: Sequence[Exception]) -> Self:
+        group = super().__new__(cls, f"every step of fallback chain {chain!r} failed", errors)
+        group.chain = chain
+        group.steps = tuple(steps)
+        return group
+
+    def __init__(self, chain: str, steps: Sequence[str], errors: Sequence[Exception]) -> None:
+        super().__init__(f"every step of fallback chain {chain!r} failed", errors)
+
+    def derive(self, excs: Sequence[Exception]) -> ExceptionGroup[Exception]:  # type: ignore[override]
+        """Return a plain group of ``excs`` (what ``except*`` splits off)."""
+        return ExceptionGroup(self.message, excs)
+
+    @property
+    def last(self) -> Exception:
+        """The error of the last step tried."""
+        return self.exceptions[-1]
+
+    @property
+    def rejected_only(self) -> bool:
+        """Whether an open breaker refused every step (no dependency was even called)."""
+        return all(isinstance(error, CircuitOpenError) for error in self.exceptions)
+
+    @property
+    def retry_after(self) -> float | None:
+        """Seconds until the soonest breaker that refused a step admits a trial, or None."""
+        waits = [e.retry_after for e in self.exceptions if isinstance(e, CircuitOpenError)]
+        return min(waits) if waits else None
 
 
 def upstream_host(url: str | None) -> str:

@@ -18,6 +18,7 @@ from .exceptions import (
     BulkheadFullError,
     CircuitOpenError,
     DeadlineExceeded,
+    FallbackExhausted,
     UpstreamServerError,
     upstream_host,
 )
@@ -83,6 +84,10 @@ def report_for(error: Exception, expose_names: bool = False) -> ErrorReport:
         )
     if isinstance(error, DeadlineExceeded):
         return ErrorReport(504, "UPSTREAM_TIMEOUT", UPSTREAM_TIMEOUT_MESSAGE)
+    if isinstance(error, FallbackExhausted):
+        wait = error.retry_after
+        retry = () if wait is None else (("Retry-After", str(max(1, math.ceil(wait)))),)
+        return ErrorReport(503, "SERVICE_UNAVAILABLE", CIRCUIT_OPEN_MESSAGE, headers=retry)
     if isinstance(error, InternalServerError) and error.original_exception is not None:
         return INTERNAL_ERROR
     if isinstance(error, HTTPException) and error.code is not None:

@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Collection
 from dataclasses import asdict
 from http.cookiejar import DefaultCookiePolicy
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import requests
 
@@ -29,6 +29,9 @@ from .pools import CURRENT_CALL, OutboundCall
 from .settings import DEFAULT, SessionSettings, Timeout, check_options
 from .watchdog import WATCHDOG
 
+if TYPE_CHECKING:
+    from ..degrade.http_stale import HttpStale
+
 #: Methods retried by default: the idempotent ones. POST and PATCH only when asked.
 DEFAULT_ALLOWED_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 #: Statuses retried by default.
@@ -44,6 +47,9 @@ class GuardSession(requests.Session):
     def __init__(self, total_timeout: float) -> None:
         super().__init__()
         self.total_timeout = total_timeout
+
+    #: Stale-if-error for GETs (:mod:`flask_guard.degrade.http_stale`), or None.
+    stale: HttpStale | None = None
 
     def request(
         self,
@@ -66,6 +72,13 @@ class GuardSession(requests.Session):
         """Send ``request`` within ``total_timeout`` and the current request's budget."""
         if CURRENT_CALL.get() is not None:  # a redirect of a call under way
             return super().send(request, **kwargs)
+        if self.stale is not None:
+            return self.stale.send(request, lambda: self._send_in_time(request, kwargs))
+        return self._send_in_time(request, kwargs)
+
+    def _send_in_time(
+        self, request: requests.PreparedRequest, kwargs: dict[str, Any]
+    ) -> requests.Response:
         seconds = self.total_timeout
         left = check_time_left("an outgoing call")
         by_client = False
