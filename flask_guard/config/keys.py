@@ -24,6 +24,8 @@ ErrorFormat = Literal["envelope", "problem"]
 JsonErrors = Literal["negotiate", "always"] | tuple[str, ...]
 LogTracebacks = Literal["unexpected", "always"]
 
+_HTTP = SessionSettings()  # the GUARD_HTTP_* defaults are the settings' own
+
 #: Every configuration key with its default value.
 DEFAULTS: dict[str, object] = {
     "GUARD_ERROR_FORMAT": "envelope",
@@ -32,14 +34,14 @@ DEFAULTS: dict[str, object] = {
     "GUARD_BREAKER_DEFAULTS": {},
     "GUARD_BREAKER_STORAGE": "memory",
     "GUARD_REDIS_PREFIX": "flask-guard",
-    "GUARD_HTTP_RETRIES": 3,
-    "GUARD_HTTP_BACKOFF_FACTOR": 0.5,
-    "GUARD_HTTP_TIMEOUT": (3.05, 10.0),
-    "GUARD_HTTP_POOL_MAXSIZE": 10,
-    "GUARD_HTTP_MAX_RETRY_AFTER": 10.0,
-    "GUARD_HTTP_TOTAL_TIMEOUT": 20.0,
-    "GUARD_HTTP_MAX_CONCURRENT": None,
-    "GUARD_HTTP_MAX_RESPONSE_BYTES": None,
+    "GUARD_HTTP_RETRIES": _HTTP.retries,
+    "GUARD_HTTP_BACKOFF_FACTOR": _HTTP.backoff_factor,
+    "GUARD_HTTP_TIMEOUT": _HTTP.timeout,
+    "GUARD_HTTP_POOL_MAXSIZE": _HTTP.pool_maxsize,
+    "GUARD_HTTP_MAX_RETRY_AFTER": _HTTP.max_retry_after,
+    "GUARD_HTTP_TOTAL_TIMEOUT": _HTTP.total_timeout,
+    "GUARD_HTTP_MAX_CONCURRENT": _HTTP.max_concurrent,
+    "GUARD_HTTP_MAX_RESPONSE_BYTES": _HTTP.max_response_bytes,
     "GUARD_REQUEST_TIMEOUT": None,
     "GUARD_SENTRY_ENVIRONMENT": None,
     "GUARD_SENTRY_RELEASE": None,

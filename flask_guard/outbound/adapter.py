@@ -12,12 +12,13 @@ from urllib3.exceptions import ReadTimeoutError
 
 from ..breaker.breaker import CircuitBreaker
 from ..errors.exceptions import DeadlineExceeded, UpstreamServerError, upstream_host
-from ..errors.upstream import ResponseTooLarge, TotalTimeout
+from ..errors.upstream import TotalTimeout
 from ..resilience.bulkhead import Bulkhead
 from ..resilience.request_budget import REQUEST_TIMEOUT_HEADER, check_time_left
 from ..web.request_id import current_request_id
 from .http_retry import GuardRetry
 from .pools import CURRENT_CALL, POOL_CLASSES, HostCache
+from .response_body import read_body
 from .settings import Timeout
 
 BreakerOption = CircuitBreaker | Literal["per-host"] | None
@@ -144,12 +145,11 @@ class GuardedAdapter(HTTPAdapter):
             raise
 
     def _read_body(self, response: requests.Response) -> None:
-        limit = self._max_response_bytes
-        if limit is None:
-            response.content  # noqa: B018 - read it now, inside the deadline and the bulkhead
-        else:
-            response._content = _read_at_most(response, limit)
-        if (late := past_deadline(response.request)) is not None:
+        request = response.request
+        response._content = read_body(
+            response, self._max_response_bytes, lambda: past_deadline(request)
+        )
+        if (late := past_deadline(request)) is not None:
             # Shut down mid-body: a body without a length looks complete, yet is cut.
             raise late
 
@@ -169,26 +169,6 @@ def past_deadline(request: requests.PreparedRequest) -> Exception | None:
     if call.by_client:
         return DeadlineExceeded("the request's time budget, set by the client, ran out")
     return TotalTimeout("the call ran past its deadline", request=request)
-
-
-def _read_at_most(response: requests.Response, limit: int) -> bytes:
-    length = response.headers.get("Content-Length", "")
-    if length.isdigit() and int(length) > limit:
-        response.close()
-        raise ResponseTooLarge(
-            f"the response is longer than max_response_bytes={limit}", response=response
-        )
-    chunks: list[bytes] = []
-    size = 0
-    for chunk in response.iter_content(65536):
-        size += len(chunk)
-        if size > limit:
-            response.close()
-            raise ResponseTooLarge(
-                f"the response is longer than max_response_bytes={limit}", response=response
-            )
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _host_breaker(host: str) -> CircuitBreaker:

@@ -26,6 +26,7 @@ DEFAULT_ALLOWED_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", 
 #: Statuses retried by default.
 DEFAULT_STATUS_FORCELIST = (429, 500, 502, 503, 504)
 BudgetOption = RetryBudget | Literal["own"] | None
+_DEFAULTS = SessionSettings()
 
 
 class GuardSession(requests.Session):
@@ -74,18 +75,18 @@ class GuardSession(requests.Session):
 
 
 def robust_session(
-    retries: int = 3,
-    backoff_factor: float = 0.5,
+    retries: int = _DEFAULTS.retries,
+    backoff_factor: float = _DEFAULTS.backoff_factor,
     status_forcelist: Collection[int] = DEFAULT_STATUS_FORCELIST,
     allowed_methods: Collection[str] = DEFAULT_ALLOWED_METHODS,
-    timeout: Timeout = (3.05, 10.0),
-    pool_maxsize: int = 10,
+    timeout: Timeout = _DEFAULTS.timeout,
+    pool_maxsize: int = _DEFAULTS.pool_maxsize,
     breaker: BreakerOption = None,
-    max_retry_after: float = 10.0,
+    max_retry_after: float = _DEFAULTS.max_retry_after,
     *,
-    total_timeout: float = 20.0,
-    max_concurrent: int | None = None,
-    max_response_bytes: int | None = None,
+    total_timeout: float = _DEFAULTS.total_timeout,
+    max_concurrent: int | None = _DEFAULTS.max_concurrent,
+    max_response_bytes: int | None = _DEFAULTS.max_response_bytes,
     retry_budget: BudgetOption = "own",
     request_id_header: str | None = None,
 ) -> requests.Session:
@@ -116,7 +117,10 @@ def robust_session(
     * ``max_concurrent``: at most this many calls in flight per host (a
       :class:`~flask_guard.Bulkhead` each); the next raises
       :class:`~flask_guard.BulkheadFullError` at once.
-    * ``max_response_bytes``: a longer body (decoded) raises :class:`ResponseTooLarge`.
+    * ``max_response_bytes`` (10 MiB by default; None for no limit): a body longer than
+      this once decoded (``Content-Encoding`` undone, so a decompression bomb stops at the
+      limit) raises :class:`ResponseTooLarge`. It bounds bodies the session reads; with
+      ``stream=True`` the caller reads, and bounds, the body.
     * ``retry_budget``: the :class:`~flask_guard.RetryBudget` retries draw from: ``"own"``
       (default) for one of this session's, a shared one, or None for no limit.
     * ``request_id_header``: send the current request's id in this header (``guard.session``
