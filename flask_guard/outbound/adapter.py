@@ -16,10 +16,12 @@ from ..errors.upstream import TotalTimeout
 from ..resilience.bulkhead import Bulkhead
 from ..resilience.request_budget import REQUEST_TIMEOUT_HEADER, check_time_left
 from ..web.request_id import current_request_id
+from .host_limit import HostLimit
 from .http_retry import GuardRetry
-from .pools import CURRENT_CALL, POOL_CLASSES, HostCache
+from .pools import CURRENT_CALL, POOL_CLASSES, HostCache, OutboundCall
 from .response_body import read_body
 from .settings import Timeout
+from .watchdog import WATCHDOG
 
 BreakerOption = CircuitBreaker | Literal["per-host"] | None
 
@@ -29,7 +31,8 @@ class GuardedAdapter(HTTPAdapter):
 
     :ivar breakers: the per-host breakers in use, by ``host[:port]`` (at most
         :data:`~flask_guard.transport.MAX_HOSTS`, least recently used dropped first).
-    :ivar bulkheads: the per-host bulkheads in use, likewise.
+    :ivar bulkheads: the per-host bulkheads in use, likewise (with ``max_concurrent``).
+    :ivar host_limits: the adaptive per-host limits in use, likewise (without it).
     """
 
     def __init__(
@@ -48,6 +51,7 @@ class GuardedAdapter(HTTPAdapter):
         self.bulkheads: HostCache[Bulkhead] = HostCache(
             lambda host: Bulkhead(f"http:{host}", max_concurrent or 1)
         )
+        self.host_limits: HostCache[HostLimit] = HostCache(lambda host: HostLimit(f"http:{host}"))
         self._breaker = breaker
         self._request_id_header = request_id_header
         self._max_concurrent = max_concurrent
@@ -84,13 +88,41 @@ class GuardedAdapter(HTTPAdapter):
         if call is not None and check_time_left("an outgoing call") is not None:
             headers[REQUEST_TIMEOUT_HEADER] = f"{max(call.left(), 0.001):.3f}"
         if self._max_concurrent is None:
-            return self._send_through_breaker(request, stream, timeout, kwargs)
+            return self._send_within_host_limit(request, stream, timeout, kwargs)
         bulkhead = self.bulkheads.get_or_make(upstream_host(request.url))
         bulkhead.acquire()
         try:
             return self._send_through_breaker(request, stream, timeout, kwargs)
         finally:
             bulkhead.release()
+
+    def _send_within_host_limit(
+        self, request: requests.PreparedRequest, stream: bool, timeout: Any, kwargs: Any
+    ) -> requests.Response:
+        host = self.host_limits.get_or_make(upstream_host(request.url))
+        call = CURRENT_CALL.get()
+        ceiling = _read_timeout(timeout, call)
+        admitted = host.admit(ceiling)
+        alarm = None
+        if call is not None and admitted.overdue_after < call.left():
+
+            def overdue() -> None:
+                if admitted.overdue():
+                    call.cut(
+                        f"cut short: {host.name} stalled, this call ran past "
+                        f"{admitted.overdue_after:.1f} s (10 times its usual time)"
+                    )
+
+            alarm = WATCHDOG.schedule(admitted.started + admitted.overdue_after, overdue)
+        answered = False
+        try:
+            response = self._send_through_breaker(request, stream, timeout, kwargs)
+            answered = True
+            return response
+        finally:
+            if alarm is not None:
+                alarm.cancel()
+            admitted.finish(answered)
 
     def _send_through_breaker(
         self, request: requests.PreparedRequest, stream: bool, timeout: Any, kwargs: Any
@@ -166,9 +198,20 @@ def past_deadline(request: requests.PreparedRequest) -> Exception | None:
     call = CURRENT_CALL.get()
     if call is None or not (call.expired or call.left() <= 0):
         return None
+    if call.cut_reason is not None:
+        return TotalTimeout(call.cut_reason, request=request)
     if call.by_client:
         return DeadlineExceeded("the request's time budget, set by the client, ran out")
     return TotalTimeout("the call ran past its deadline", request=request)
+
+
+def _read_timeout(timeout: Any, call: OutboundCall | None) -> float:
+    """Return the seconds one read may wait: the read part of ``timeout``, else the time
+    left to the call, else a minute."""
+    read = timeout[1] if isinstance(timeout, tuple) else timeout
+    if isinstance(read, int | float):
+        return float(read)
+    return call.left() if call is not None else 60.0
 
 
 def _host_breaker(host: str) -> CircuitBreaker:

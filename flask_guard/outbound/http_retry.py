@@ -74,6 +74,8 @@ class GuardRetry(Retry):
         new = super().increment(method, url, response, error, _pool, _stacktrace)
         call = CURRENT_CALL.get()
         if call is not None:
+            if call.expired:
+                _give_up(_pool, url, error, "the call was ended at its deadline or cut short")
             wait = new.get_backoff_time() if retry_after is None else retry_after
             attempt = time.monotonic() - call.attempt_started
             if wait + attempt >= call.left():
