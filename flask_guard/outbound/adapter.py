@@ -3,6 +3,7 @@ breaker, the bulkhead, request ids, the call's deadline and the body size limit,
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -109,8 +110,8 @@ class GuardedAdapter(HTTPAdapter):
             def overdue() -> None:
                 if admitted.overdue():
                     call.cut(
-                        f"cut short: {host.name} stalled, this call ran past "
-                        f"{admitted.overdue_after:.1f} s (10 times its usual time)"
+                        f"cut short: {host.name} stalled, and this call was overdue "
+                        f"after {admitted.overdue_after:.1f} s"
                     )
 
             alarm = WATCHDOG.schedule(admitted.started + admitted.overdue_after, overdue)
@@ -207,11 +208,11 @@ def past_deadline(request: requests.PreparedRequest) -> Exception | None:
 
 def _read_timeout(timeout: Any, call: OutboundCall | None) -> float:
     """Return the seconds one read may wait: the read part of ``timeout``, else the time
-    left to the call, else a minute."""
+    left to the call, else no limit."""
     read = timeout[1] if isinstance(timeout, tuple) else timeout
     if isinstance(read, int | float):
         return float(read)
-    return call.left() if call is not None else 60.0
+    return call.left() if call is not None else math.inf
 
 
 def _host_breaker(host: str) -> CircuitBreaker:
