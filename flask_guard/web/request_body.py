@@ -13,6 +13,7 @@ from flask import Flask
 from werkzeug.exceptions import ClientDisconnected, HTTPException
 
 TOO_DEEP_MESSAGE = "JSON nested too deeply"
+_READ_BYTES = 64 * 1024
 SHORT_BODY_MESSAGE = "The request body ended before the length its Content-Length header gave."
 
 
@@ -64,16 +65,15 @@ class _ClientInput:
             with _read_by_client():
                 return self._stream.read(-1 if size is None else size)
         size = left if size is None or size < 0 else min(size, left)
-        if not size:
-            return b""
+        parts = []
+        got = 0
         with _read_by_client():
-            data = self._stream.read(size)
-            while 0 < len(data) < size:  # a short read: more is coming, or the body ended
-                more = self._stream.read(size - len(data))
-                if not more:
-                    break
-                data += more
-        return self._counted(data, ended=len(data) < size)
+            # In bounded reads: a server's reader may allocate what it is asked for, and the
+            # length is the client's word. A short read means more is coming or the end.
+            while got < size and (part := self._stream.read(min(size - got, _READ_BYTES))):
+                parts.append(part)
+                got += len(part)
+        return self._counted(b"".join(parts), ended=got < size)
 
     def readline(self, size: int | None = -1) -> bytes:
         left = self._left
