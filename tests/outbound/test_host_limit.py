@@ -98,6 +98,15 @@ def test_a_probe_answered_in_time_raises_the_limit_until_it_is_lifted(clock: Fak
     assert host.limit is None
 
 
+def test_a_host_that_became_slow_but_answers_is_soon_not_overdue(clock: FakeClock) -> None:
+    host = HostLimit("http:api", clock)
+    for seconds in (0.01, 3.0, 3.0, 3.0):  # fast, then a slow spell that answers
+        call = host.admit(30.0)
+        clock.advance(seconds)
+        call.finish(answered=True)
+    assert host.admit(30.0).overdue_after > 3.0 * 2
+
+
 def test_an_alarm_after_the_call_ended_changes_nothing(clock: FakeClock) -> None:
     host = HostLimit("http:api", clock)
     calls = [host.admit(10.0) for _ in range(2)]
@@ -179,6 +188,19 @@ def test_a_hung_host_keeps_one_call_and_the_others_are_cut_after_the_usual_time(
     cut_after = [seconds for kind, seconds in outcomes if kind == "cut"]
     assert all(MIN_OVERDUE <= seconds < MIN_OVERDUE + 2.0 for seconds in cut_after)
     assert session.get(f"{url}/fast").json() == {"ok": True}
+
+
+def test_many_calls_in_flight_to_a_host_that_answers_are_all_served(
+    stalling_upstream: tuple[str, threading.Event],
+) -> None:
+    url, _ = stalling_upstream
+    session = robust_session(pool_maxsize=32)
+    outcomes = _call_concurrently(session, f"{url}/fast", 32)
+    assert [kind for kind, _ in outcomes] == ["answered"] * 32
+    adapter = session.get_adapter(url)
+    assert isinstance(adapter, GuardedAdapter)
+    host = adapter.host_limits[url.removeprefix("http://")]
+    assert (host.limit, host.rejections) == (None, 0)
 
 
 def test_a_cut_call_is_a_504_and_a_turned_away_call_a_503_in_a_view(
