@@ -105,7 +105,7 @@ class GuardedAdapter(HTTPAdapter):
         ceiling = _read_timeout(timeout, call)
         admitted = host.admit(ceiling)
         alarm = None
-        if call is not None and admitted.overdue_after < call.left():
+        if call is not None and not admitted.alone and admitted.overdue_after < call.left():
 
             def overdue() -> None:
                 if admitted.overdue():

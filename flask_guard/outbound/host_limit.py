@@ -9,9 +9,10 @@ is healthy. This limit needs no number. Per host, per process:
 * A call is **overdue** once it has run :data:`OVERDUE_FACTOR` times the host's usual time
   (at least :data:`MIN_OVERDUE`; before the host has answered once, its read timeout).
 * :data:`STALL_OVERDUE` calls overdue at once make the host **stalled**: its limit drops to
-  one call in flight. The overdue calls beyond it are cut (``TotalTimeout``: a 504 in a
-  view), and new calls beyond it are turned away at once (``BulkheadFullError``: a 503 with
-  ``Retry-After``). The call that stays is the probe that sees the host come back.
+  one call in flight. The overdue calls other than the oldest are cut (``TotalTimeout``: a
+  504 in a view), and new calls beyond the limit are turned away at once
+  (``BulkheadFullError``: a 503 with ``Retry-After``). The oldest call stays: it is the
+  probe that sees the host come back.
 * Each call answered in time raises the limit by one; once it is above the number of calls
   that were in flight when the host stalled, the limit is lifted.
 * The usual time follows the calls answered: it rises a quarter of the way toward a slower
@@ -23,6 +24,7 @@ A lone slow call is never cut, whatever its time.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 import time
@@ -45,15 +47,21 @@ _log = logging.getLogger(__name__)
 class HostCall:
     """One call admitted by a :class:`HostLimit`; :meth:`finish` it exactly once."""
 
-    __slots__ = ("_finished", "_host", "_is_overdue", "overdue_after", "started")
+    __slots__ = ("_host", "alone", "number", "overdue_after", "started")
 
-    def __init__(self, host: HostLimit, started: float, overdue_after: float) -> None:
+    def __init__(
+        self, host: HostLimit, number: int, started: float, overdue_after: float, alone: bool
+    ) -> None:
         self._host = host
+        #: The order of admission: the lowest number in flight is the oldest call.
+        self.number = number
         self.started = started
         #: Seconds after :attr:`started` at which the call is overdue.
         self.overdue_after = overdue_after
-        self._is_overdue = False
-        self._finished = False
+        #: Whether no other call to the host was in flight when this one was admitted. Such a
+        #: call is never cut (it is the oldest), so it needs no alarm: a later call's alarm
+        #: counts it overdue when it is.
+        self.alone = alone
 
     def overdue(self) -> bool:
         """Note that the call is overdue; return whether to cut it short."""
@@ -75,8 +83,8 @@ class HostLimit:
         self.name = name
         self._clock = clock
         self._lock = threading.Lock()
-        self._in_flight = 0
-        self._overdue_now = 0
+        self._calls: set[HostCall] = set()
+        self._numbers = itertools.count()
         self._limit: int | None = None
         self._stalled_at = 0
         self._usual: float | None = None
@@ -90,7 +98,7 @@ class HostLimit:
     @property
     def in_flight(self) -> int:
         """The calls in flight now."""
-        return self._in_flight
+        return len(self._calls)
 
     @property
     def rejections(self) -> int:
@@ -102,52 +110,55 @@ class HostLimit:
 
         :raises BulkheadFullError: while the host is stalled and its limit is reached.
         """
+        started = self._clock()
         with self._lock:
-            limit = self._limit
-            if limit is not None and self._in_flight >= limit:
+            calls, limit = self._calls, self._limit
+            if limit is not None and len(calls) >= limit:
                 self._rejections += 1
                 raise BulkheadFullError(self.name, limit)
-            self._in_flight += 1
             usual = self._usual
-        if usual is None:
-            overdue_after = read_timeout
-        else:
-            overdue_after = min(max(MIN_OVERDUE, OVERDUE_FACTOR * usual), read_timeout)
-        return HostCall(self, self._clock(), overdue_after)
+            if usual is None:
+                overdue_after = read_timeout
+            else:
+                overdue_after = min(max(MIN_OVERDUE, OVERDUE_FACTOR * usual), read_timeout)
+            call = HostCall(self, next(self._numbers), started, overdue_after, alone=not calls)
+            calls.add(call)
+        return call
 
     def _overdue(self, call: HostCall) -> bool:
+        now = self._clock()
         with self._lock:
-            if call._finished or call._is_overdue:
+            calls = self._calls
+            if call not in calls:
                 return False
-            call._is_overdue = True
-            self._overdue_now += 1
-            if self._overdue_now < STALL_OVERDUE:
+            overdue = sum(
+                1 for other in calls if other is call or now - other.started >= other.overdue_after
+            )
+            if overdue < STALL_OVERDUE:
                 return False
             newly = self._limit is None
             self._limit = 1
-            self._stalled_at = max(self._stalled_at, self._in_flight)
-            in_flight = self._in_flight
+            in_flight = len(calls)
+            self._stalled_at = max(self._stalled_at, in_flight)
+            probe = min(calls, key=_number)
         if newly:
             _log.warning(
-                "Upstream %s stalled: %d calls in flight, %d past %.1f s; one call at a "
-                "time until one answers in time",
+                "Upstream %s stalled: %d calls in flight, %d of them past %.1f s; one call at "
+                "a time until one answers in time",
                 self.name,
                 in_flight,
-                STALL_OVERDUE,
+                overdue,
                 call.overdue_after,
             )
-        return in_flight > 1
+        return call is not probe
 
     def _finish(self, call: HostCall, answered: bool) -> None:
         seconds = self._clock() - call.started
         lifted = False
         with self._lock:
-            if call._finished:
+            if call not in self._calls:
                 return
-            call._finished = True
-            self._in_flight -= 1
-            if call._is_overdue:
-                self._overdue_now -= 1
+            self._calls.discard(call)
             if not answered:
                 return
             usual = self._usual
@@ -161,3 +172,7 @@ class HostLimit:
                     self._limit, self._stalled_at, lifted = None, 0, True
         if lifted:
             _log.info("Upstream %s answers in time again: its limit is lifted", self.name)
+
+
+def _number(call: HostCall) -> int:
+    return call.number

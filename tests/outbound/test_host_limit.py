@@ -60,6 +60,17 @@ def test_two_overdue_calls_stall_the_host_and_all_but_one_overdue_call_is_cut(
     assert host.rejections == 1
 
 
+def test_only_a_call_that_joins_others_in_flight_needs_an_alarm(clock: FakeClock) -> None:
+    host = HostLimit("http:api", clock)
+    first, second = host.admit(10.0), host.admit(10.0)
+    assert (first.alone, second.alone) == (True, False)
+    clock.advance(10.0)
+    # The first call has no alarm; the second's counts it overdue, stalls the host and is
+    # cut, while the first, the oldest, stays as the probe.
+    assert second.overdue() is True
+    assert host.limit == 1
+
+
 def test_a_call_becomes_overdue_after_ten_times_the_usual_time_within_bounds(
     clock: FakeClock,
 ) -> None:
