@@ -25,8 +25,9 @@ budget plus 0.5 s to answer (goal 0) and gunicorn worker timeouts or unanswered 
 Last, "defaults": an app with nothing but ``FlaskGuard(app)`` (every setting at its default)
 under gunicorn gthread, 2 workers x 4 threads; 8 clients call a route whose dependency
 answers, then stalls (holds every call until the phase ends), while 4 clients call a route
-that never calls it (each phase at least 10 s, with ``--short`` too). The same app with ``GUARD_HTTP_MAX_CONCURRENT = 1000`` (a bulkhead never
-reached: the session as it was before the adaptive per-host limit) runs next, as the peer.
+that never calls it (each phase at least 10 s, with ``--short`` too). The same app with
+``GUARD_HTTP_MAX_CONCURRENT = 1000`` (a bulkhead never reached: the session as it was before
+the adaptive per-host limit) runs next, as the peer.
 Asserted for the defaults: the route without the dependency keeps >= 50% of its healthy
 throughput, no response takes longer than gunicorn's worker timeout (30 s), none goes
 unanswered. The peer's figures are printed.
