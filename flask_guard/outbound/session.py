@@ -18,7 +18,7 @@ from ..resilience.retry_budget import RetryBudget
 from .adapter import BreakerOption, GuardedAdapter, past_deadline
 from .http_retry import GuardRetry, quiet_retry_warnings
 from .pools import CURRENT_CALL, OutboundCall
-from .settings import SessionSettings, Timeout, check_options
+from .settings import DEFAULT, SessionSettings, Timeout, check_options
 from .watchdog import WATCHDOG
 
 #: Methods retried by default: the idempotent ones. POST and PATCH only when asked.
@@ -26,7 +26,6 @@ DEFAULT_ALLOWED_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", 
 #: Statuses retried by default.
 DEFAULT_STATUS_FORCELIST = (429, 500, 502, 503, 504)
 BudgetOption = RetryBudget | Literal["own"] | None
-_DEFAULTS = SessionSettings()
 
 
 class GuardSession(requests.Session):
@@ -75,18 +74,18 @@ class GuardSession(requests.Session):
 
 
 def robust_session(
-    retries: int = _DEFAULTS.retries,
-    backoff_factor: float = _DEFAULTS.backoff_factor,
+    retries: int = DEFAULT.retries,
+    backoff_factor: float = DEFAULT.backoff_factor,
     status_forcelist: Collection[int] = DEFAULT_STATUS_FORCELIST,
     allowed_methods: Collection[str] = DEFAULT_ALLOWED_METHODS,
-    timeout: Timeout = _DEFAULTS.timeout,
-    pool_maxsize: int = _DEFAULTS.pool_maxsize,
+    timeout: Timeout = DEFAULT.timeout,
+    pool_maxsize: int = DEFAULT.pool_maxsize,
     breaker: BreakerOption = None,
-    max_retry_after: float = _DEFAULTS.max_retry_after,
+    max_retry_after: float = DEFAULT.max_retry_after,
     *,
-    total_timeout: float = _DEFAULTS.total_timeout,
-    max_concurrent: int | None = _DEFAULTS.max_concurrent,
-    max_response_bytes: int | None = _DEFAULTS.max_response_bytes,
+    total_timeout: float = DEFAULT.total_timeout,
+    max_concurrent: int | None = DEFAULT.max_concurrent,
+    max_response_bytes: int | None = DEFAULT.max_response_bytes,
     retry_budget: BudgetOption = "own",
     request_id_header: str | None = None,
 ) -> requests.Session:

@@ -14,6 +14,7 @@ Timeout = float | tuple[float, float]
 #: kilobytes; ten megabytes is a thousand times that, and a gunicorn worker of four threads
 #: reading four refused bodies at once still grows by tens of megabytes, not gigabytes.
 DEFAULT_MAX_RESPONSE_BYTES = 10 * 1024 * 1024
+
 Check = Callable[[str, object, type[ValueError]], object]
 
 #: How each checked :func:`~flask_guard.robust_session` argument is validated:
@@ -57,3 +58,8 @@ class SessionSettings:
 
     def __post_init__(self) -> None:
         check_options(**asdict(self))
+
+
+#: The defaults, the one source for :func:`~flask_guard.robust_session`'s signature and the
+#: ``GUARD_HTTP_*`` keys.
+DEFAULT = SessionSettings()
