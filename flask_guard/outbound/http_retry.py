@@ -130,6 +130,8 @@ class GuardRetry(Retry):
         new.last_wait = wait
         call = CURRENT_CALL.get()
         if call is not None:
+            if call.expired:
+                _give_up(_pool, url, error, "the call was ended at its deadline or cut short")
             attempt = time.monotonic() - call.attempt_started
             if wait + attempt >= call.left():
                 _give_up(_pool, url, error, "a retry could not finish before the deadline")

@@ -167,7 +167,10 @@ def robust_session(
     * ``max_concurrent``: at most this many calls in flight per host (a
       :class:`~flask_guard.Bulkhead` each); the next raises
       :class:`~flask_guard.BulkheadFullError` at once.
-    * ``max_response_bytes``: a longer body (decoded) raises :class:`ResponseTooLarge`.
+    * ``max_response_bytes`` (10 MiB by default; None for no limit): a body longer than
+      this once decoded (``Content-Encoding`` undone, so a decompression bomb stops at the
+      limit) raises :class:`ResponseTooLarge`. It bounds bodies the session reads; with
+      ``stream=True`` the caller reads, and bounds, the body.
     * ``retry_budget``: the :class:`~flask_guard.RetryBudget` retries draw from: ``"own"``
       (default) for one of this session's, a shared one, or None for no limit.
     * ``request_id_header``: send the current request's id in this header (``guard.session``
