@@ -28,9 +28,14 @@ def client_for(url: str, timeout: float) -> Client | Callable[[], Client]:
         "ssl": address.tls,
     }
     if address.topology == "sentinel":
-        sentinel = Sentinel(list(address.nodes), sentinel_kwargs={**timeouts, "ssl": address.tls})
-        return sentinel.master_for(address.service, db=address.db, **timeouts, **credentials)
-    nodes = [ClusterNode(host, port) for host, port in address.nodes]
+        sentinel = Sentinel(  # type: ignore[no-untyped-call]
+            list(address.nodes), sentinel_kwargs={**timeouts, "ssl": address.tls}
+        )
+        primary: redis.Redis = sentinel.master_for(  # type: ignore[no-untyped-call]
+            address.service, db=address.db, **timeouts, **credentials
+        )
+        return primary
+    nodes = [ClusterNode(host, port) for host, port in address.nodes]  # type: ignore[no-untyped-call]
     return lambda: RedisCluster(startup_nodes=nodes, **timeouts, **credentials)
 
 
@@ -46,5 +51,5 @@ def primary_moved(client: Client) -> bool:
     if not isinstance(pool, SentinelConnectionPool):
         return False
     before = pool.master_address
-    after = pool.get_master_address()
+    after = pool.get_master_address()  # type: ignore[no-untyped-call]
     return before is not None and before != after

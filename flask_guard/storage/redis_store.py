@@ -225,7 +225,7 @@ class RedisStore:
                 if self._offline is opening:
                     self._offline = None  # shared, or outdone by a later transition
         if self._unusable:
-            self._unusable = False
+            self._unusable, self._unusable_until = False, 0.0
             _log.info("Circuit breaker %r: its state in Redis is readable again", self.name)
 
     def offline_opening(self) -> tuple[Opening | None, str]:
