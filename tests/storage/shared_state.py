@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import socket
+import threading
 import time
+from typing import Any
 
 import redis
+
+from flask_guard import CircuitBreaker, CircuitState, signals
 
 WAIT = 10
 
@@ -37,3 +42,82 @@ def wait_for_stored(
             pubsub.get_message(timeout=min(left, 1.0))
     finally:
         pubsub.close()
+
+
+class Partition:
+    """A TCP relay to a server on loopback that a test can cut (bytes are lost, as on a
+    network that lost its route: the client times out) and heal: one host losing Redis
+    while the rest of the fleet keeps it."""
+
+    def __init__(self, port: int) -> None:
+        self._target = port
+        self._open = threading.Event()
+        self._open.set()
+        self._stopped = False
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self._listener.getsockname()[1]
+        self._sockets: list[socket.socket] = [self._listener]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def cut(self) -> None:
+        """Drop every byte (in both directions) until healed."""
+        self._open.clear()
+
+    def heal(self) -> None:
+        """Pass bytes on again."""
+        self._open.set()
+
+    def close(self) -> None:
+        self._stopped = True
+        self._open.set()
+        for sock in self._sockets:
+            sock.close()
+
+    def _accept(self) -> None:
+        while not self._stopped:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(("127.0.0.1", self._target))
+            self._sockets += [client, server]
+            for source, sink in ((client, server), (server, client)):
+                threading.Thread(target=self._relay, args=(source, sink), daemon=True).start()
+
+    def _relay(self, source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                if self._open.is_set():  # bytes sent while cut are lost, never late
+                    sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            source.close()
+            sink.close()
+
+
+class Reports:
+    """Every ``breaker_state_changed`` sent, by breaker; wait for one without polling."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[CircuitBreaker, CircuitState, str]] = []
+        self._changed = threading.Condition()
+        signals.breaker_state_changed.connect(self._receive)
+
+    def _receive(self, sender: CircuitBreaker, **kwargs: Any) -> None:
+        with self._changed:
+            self.seen.append((sender, kwargs["new"], kwargs["reason"]))
+            self._changed.notify_all()
+
+    def of(self, breaker: CircuitBreaker) -> list[tuple[CircuitState, str]]:
+        """Return ``breaker``'s moves so far: (new state, reason)."""
+        with self._changed:
+            return [(new, reason) for sender, new, reason in self.seen if sender is breaker]
+
+    def wait_for(self, breaker: CircuitBreaker, move: tuple[CircuitState, str]) -> None:
+        """Wait until ``breaker`` has reported ``move``."""
+        with self._changed:
+            assert self._changed.wait_for(lambda: move in self.of(breaker), WAIT), self.seen
+
+    def close(self) -> None:
+        signals.breaker_state_changed.disconnect(self._receive)
