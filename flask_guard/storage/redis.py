@@ -252,7 +252,9 @@ class RedisStorage:
                     checked = now
                     if self._primary_moved():
                         return
-                if now - resynced > RESYNC_INTERVAL:
+                # While Redis is found down, look every second: the first answer shares the
+                # openings made meanwhile, though every call is rejected locally.
+                if now - resynced > (RESYNC_INTERVAL if self.healthy() else RETRY_INTERVAL):
                     self._resync()
                     resynced = time.monotonic()
         finally:
