@@ -27,14 +27,13 @@ def wait_for_stored(
     Subscribed before the first look, so a change made between the look and the wait is a
     message, not a miss.
     """
-    pubsub = client.pubsub(ignore_subscribe_messages=True)
+    pubsub = client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
     pubsub.subscribe(f"{prefix}:breakers")
     deadline = time.monotonic() + WAIT
     try:
         while True:
-            stored = {
-                k.decode(): v.decode() for k, v in client.hgetall(key_of(prefix, name)).items()
-            }
+            found: dict[bytes, bytes] = client.hgetall(key_of(prefix, name))  # type: ignore[assignment]
+            stored = {k.decode(): v.decode() for k, v in found.items()}
             if stored.get("s") == state:
                 return stored
             left = deadline - time.monotonic()

@@ -113,7 +113,8 @@ def test_an_opening_made_while_the_primary_is_dead_reaches_the_promoted_replica(
         "payments", failure_threshold=2, storage=RedisStorage.from_url(sentinel.url, PREFIX)
     )
     breaker.call(lambda: "ok")
-    announcements = redis.Redis(port=sentinel.sentinel).pubsub(ignore_subscribe_messages=True)
+    sentinel_client = redis.Redis(port=sentinel.sentinel)
+    announcements = sentinel_client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
     announcements.subscribe("+switch-master")
     try:
         sentinel.kill(sentinel.primary)

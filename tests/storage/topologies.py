@@ -9,6 +9,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import Any, cast
 
 import redis
 
@@ -100,14 +101,11 @@ class LocalCluster(Processes):
         """Return the port of the primary that serves ``key``."""
         client = redis.Redis(port=self.ports[0])
         slot = client.cluster("keyslot", key)
-        for start, end, (_, port, *_) in _slot_ranges(client):
+        ranges: list[list[Any]] = client.execute_command("CLUSTER SLOTS")  # type: ignore[no-untyped-call]
+        for start, end, (_, port, *_), *_ in ranges:
             if start <= slot <= end:
                 return int(port)
         raise AssertionError(f"no node serves slot {slot}")
-
-
-def _slot_ranges(client: redis.Redis) -> list[tuple[int, int, list[object]]]:
-    return [(int(r[0]), int(r[1]), list(r[2])) for r in client.execute_command("CLUSTER SLOTS")]
 
 
 class LocalSentinel(Processes):
@@ -136,23 +134,18 @@ class LocalSentinel(Processes):
         self.spawn(self.sentinel, ["redis-server", str(config), "--sentinel"])
         sentinel = redis.Redis(port=self.sentinel)
         deadline = time.monotonic() + WAIT
-        while int(sentinel.sentinel_master(self.service)["num-slaves"]) < 1:
+        while int(cast(dict[str, Any], sentinel.sentinel_master(self.service))["num-slaves"]) < 1:
             assert time.monotonic() < deadline, "Sentinel never saw the replica"
             time.sleep(0.05)
-
-    def current_primary(self) -> int:
-        """Return the port Sentinel names as the primary's."""
-        host_port = redis.Redis(port=self.sentinel).sentinel_get_master_addr_by_name(self.service)
-        return int(host_port[1])
 
     def fail_over(self) -> int:
         """Promote the replica now (``SENTINEL FAILOVER``); return the new primary's port
         once Sentinel announces it (``+switch-master``)."""
         sentinel = redis.Redis(port=self.sentinel)
-        announcements = sentinel.pubsub(ignore_subscribe_messages=True)
+        announcements = sentinel.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
         announcements.subscribe("+switch-master")
         try:
-            sentinel.execute_command("SENTINEL", "FAILOVER", self.service)
+            sentinel.execute_command("SENTINEL", "FAILOVER", self.service)  # type: ignore[no-untyped-call]
             return self.wait_for_switch(announcements)
         finally:
             announcements.close()
