@@ -239,6 +239,7 @@ class RedisStorage:
         try:
             pubsub.subscribe(self._channel)
             self._subscribed.set()
+            self._down_until = 0.0  # it answered: ask it now, not after the retry interval
             self._resync()
             resynced = checked = time.monotonic()
             while True:
@@ -273,8 +274,8 @@ class RedisStorage:
 
     def _resync(self) -> None:
         """Adopt the shared state of every breaker (after a reconnect, and now and then in
-        case a change message was lost)."""
-        self._down_until = 0.0
+        case a change message was lost; while Redis is found down, the first store asks and
+        the others skip until the retry interval has passed)."""
         with self._lock:
             stores = list(self._stores.values())
         for store in stores:
