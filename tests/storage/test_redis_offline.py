@@ -112,15 +112,15 @@ def test_a_local_opening_wins_over_an_earlier_fleet_transition(
     redis_url: str, redis_prefix: str, partition: Partition, reports: Reports
 ) -> None:
     clock = FakeClock()
+    fleet = breaker_on(redis_url, redis_prefix, clock, failure_threshold=1)
+    fleet.force_open()
+    fleet.force_close()
     cut_off = breaker_on(
         f"redis://127.0.0.1:{partition.port}{urlsplit(redis_url).path}",
         redis_prefix,
         clock,
         failure_threshold=1,
     )
-    fleet = breaker_on(redis_url, redis_prefix, clock, failure_threshold=1)
-    fleet.force_open()
-    fleet.force_close()
     partition.cut()
     clock.advance(1)
     with pytest.raises(ConnectionError):
