@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 import redis
@@ -164,6 +164,14 @@ def test_a_reset_cures_a_corrupt_key_and_the_breaker_shares_again(
     assert client.hget(key_of(redis_prefix, "dep"), "s") == b"open"  # shared again
 
 
+class Interrupted(BaseException):
+    """Ends a call as cancellation does: neither success nor failure."""
+
+
+def interrupt() -> NoReturn:
+    raise Interrupted
+
+
 def test_a_lease_that_never_expires_holds_no_trial_permit(
     redis_url: str, redis_prefix: str
 ) -> None:
@@ -175,6 +183,8 @@ def test_a_lease_that_never_expires_holds_no_trial_permit(
     with pytest.raises(ConnectionError):
         breaker.call(fail)
     clock.advance(5)
+    with pytest.raises(Interrupted):
+        breaker.call(interrupt)  # a trial that counts as nothing: half-open, no lease held
     client = redis.Redis.from_url(redis_url)
     client.zadd(f"{key_of(redis_prefix, 'dep')}:leases", {"planted": float("inf")})
     assert breaker.call(lambda: "recovered") == "recovered"
