@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
+import threading
 import uuid
 from collections.abc import Iterator
 from typing import NoReturn
 
 import pytest
 import redis
+from redis.cluster import RedisCluster
 
 from flask_guard import CircuitBreaker, CircuitState, FlaskGuard
+from flask_guard.storage import redis as redis_storage
 from flask_guard.storage.redis import RedisStorage
 
-from ..conftest import make_app
+from ..breaker.test_breaker_model import STEPS, run_model
+from ..conftest import FakeClock, make_app
 from .shared_state import Reports, key_of
 from .topologies import LocalCluster
 
@@ -117,3 +122,22 @@ def test_a_cluster_down_at_start_does_not_fail_init_app(refused_url: str) -> Non
     client = app.test_client()
     assert [client.get("/pay").status_code for _ in range(3)] == [500, 500, 503]
     assert not guard.breakers.storage_healthy()
+
+
+def test_the_lua_rules_match_the_model_on_a_cluster(
+    cluster: LocalCluster, prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(redis_storage, "RESYNC_INTERVAL", 1e9)  # as in the one-server run
+    clock = FakeClock()
+    client = RedisCluster(host="127.0.0.1", port=cluster.ports[0], socket_timeout=5)
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    try:
+        STEPS["count"] = 0
+        run_model(RedisStorage(client, prefix, clock=clock), clock, loop, 30)
+        assert STEPS["count"] >= 500, f"only {STEPS['count']} steps ran"
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join()
+        loop.close()
