@@ -92,8 +92,8 @@ end
 -- An opening this process made while it could not ask Redis is kept, unless Redis shows a
 -- transition after it: the more severe state wins, with the recovery time it has left.
 local merged = false
-if ARGV[10] ~= '' then
-  local age, why, force = string.match(ARGV[10], '^(%d+) ([a-z_]+) ([01])$')
+local age, why, force = string.match(ARGV[10], '^(%d+) ([a-z_]+) ([01])$')
+if age then
   local since = now - tonumber(age)
   if when <= since and not forced then
     merged = true

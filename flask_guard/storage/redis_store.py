@@ -338,11 +338,14 @@ class RedisStore:
     def _share_opening(self, transition: Transition) -> None:
         now = self.hooks.clock()
         shared = self._runner.run(self, "command", transition.reason, "open")
-        if shared is not None:
-            with self._lock:
+        with self._lock:
+            if shared is None:
+                self._note(transition)  # to share once Redis answers
+            else:
                 self._adopt(shared, now)
-            if not shared.changed:  # another process opened it first and reports it
-                transition = Transition(transition.old, transition.new, "synced")
+        if shared is not None and not shared.changed:
+            # Another process opened it first and reports it.
+            transition = Transition(transition.old, transition.new, "synced")
         self.hooks.announce(transition)
 
     def _locally(self, change: Callable[[], Transition | None]) -> None:

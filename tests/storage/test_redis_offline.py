@@ -147,3 +147,21 @@ def test_an_operator_opening_made_without_redis_is_shared_forced(
     partition.heal()
     reports.wait_for(fleet, (OPEN, "synced"))
     assert fleet.stats.forced
+
+
+def test_an_opening_a_window_decided_without_redis_is_shared(
+    redis_url: str, redis_prefix: str, partition: Partition, reports: Reports
+) -> None:
+    clock = FakeClock()
+    options = {"window_size": 4, "failure_rate_threshold": 0.5, "minimum_calls": 2}
+    url = f"redis://127.0.0.1:{partition.port}{urlsplit(redis_url).path}"
+    cut_off = breaker_on(url, redis_prefix, clock, **options)
+    fleet = breaker_on(redis_url, redis_prefix, clock, **options)
+    partition.cut()
+    for _ in range(2):
+        with pytest.raises(ConnectionError):
+            cut_off.call(fail)
+    assert cut_off.stats.state is OPEN
+    partition.heal()
+    reports.wait_for(fleet, (OPEN, "synced"))
+    assert reports.of(cut_off) == [(OPEN, "failure_rate")]
