@@ -10,10 +10,12 @@ from typing import NoReturn
 
 import pytest
 import redis
+from flask import Flask
 
-from flask_guard import CircuitBreaker, CircuitState
+from flask_guard import CircuitBreaker, CircuitState, FlaskGuard
 from flask_guard.storage.redis import RedisStorage
 
+from ..conftest import make_app
 from .shared_state import WAIT, Reports, key_of, wait_for_stored
 from .topologies import LocalSentinel
 
@@ -142,3 +144,32 @@ def test_a_read_only_replica_is_an_outage_not_corruption(
     assert any("read only replica" in message for message in messages), messages
     assert not any("corrupt" in message for message in messages)
     assert not storage.healthy()
+
+
+def guarded_app(url: str) -> tuple[Flask, FlaskGuard]:
+    app = make_app(GUARD_BREAKER_STORAGE=url, GUARD_REDIS_PREFIX=PREFIX)
+    guard = FlaskGuard(app)
+
+    @app.get("/pay")
+    @guard.breaker("payments", failure_threshold=2)
+    def pay() -> NoReturn:
+        fail()
+
+    return app, guard
+
+
+def test_a_sentinel_url_in_the_config_shares_the_breakers(sentinel: LocalSentinel) -> None:
+    app, guard = guarded_app(sentinel.url)
+    client = app.test_client()
+    assert [client.get("/pay").status_code for _ in range(3)] == [500, 500, 503]
+    primary = redis.Redis(port=sentinel.primary)
+    assert primary.hget(key_of(PREFIX, "payments"), "s") == b"open"
+    assert guard.breakers.storage_healthy()
+
+
+def test_sentinels_down_at_start_do_not_fail_init_app(refused_url: str) -> None:
+    url = refused_url.replace("http://", "redis+sentinel://") + "/nowhere"
+    app, guard = guarded_app(url)
+    client = app.test_client()
+    assert [client.get("/pay").status_code for _ in range(3)] == [500, 500, 503]
+    assert not guard.breakers.storage_healthy()
