@@ -10,8 +10,15 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 from flask import Flask, current_app, has_app_context
 
 from .breaker.registry import BreakerRegistry
+from .config.drift import refuse_later_changes
 from .config.environment import warn_unread_variables
-from .config.keys import DEFAULTS, GuardConfigError, load_config, override_key
+from .config.keys import (
+    DEFAULTS,
+    GuardConfigError,
+    load_config,
+    override_key,
+    unknown_overrides,
+)
 from .logs.json_lines import install_json_logs
 from .ops.cli import guard_cli
 from .ops.health import install_health
@@ -20,7 +27,7 @@ from .resilience.request_budget import install_request_budget
 from .sentry.setup import setup_sentry
 from .web.handlers import install_error_handler
 from .web.middleware import GuardMiddleware
-from .web.misuse import checked, watch
+from .web.misuse import checked, require_app, require_name, watch
 from .web.request_body import install_safe_json
 from .web.request_id import install_request_ids
 
@@ -54,8 +61,7 @@ class FlaskGuard:
     def __init__(self, app: Flask | None = None, **overrides: object) -> None:
         unknown = sorted(name for name in overrides if override_key(name) not in DEFAULTS)
         if unknown:
-            allowed = ", ".join(key.removeprefix("GUARD_").lower() for key in DEFAULTS)
-            raise TypeError(f"FlaskGuard got unknown settings {unknown}; allowed: {allowed}")
+            raise TypeError(unknown_overrides(unknown))
         self._overrides = overrides
         #: The circuit breakers declared with :meth:`breaker`, by name.
         self.breakers = BreakerRegistry()
@@ -74,6 +80,7 @@ class FlaskGuard:
             allowed.
         :raises RuntimeError: if ``app`` already has a FlaskGuard.
         """
+        app = require_app(app)
         if "guard" in app.extensions:
             raise RuntimeError(f"A FlaskGuard is already registered on the app {app.name!r}.")
         watch(app)
@@ -95,7 +102,12 @@ class FlaskGuard:
         install_safe_json(app)
         install_request_budget(app, config.request_timeout, config.trust_request_id)
         responder = install_error_handler(
-            app, config.error_format, config.json_errors, config.log_tracebacks, reporter
+            app,
+            config.error_format,
+            config.json_errors,
+            config.log_tracebacks,
+            reporter,
+            config.expose_upstream_names,
         )
         app.wsgi_app = GuardMiddleware(app, app.wsgi_app, policy, responder)  # type: ignore[method-assign]
         if config.health_path is not None:
@@ -110,6 +122,7 @@ class FlaskGuard:
             install_json_logs(app)
         app.cli.add_command(guard_cli)
         self._sessions.add(session)
+        refuse_later_changes(app)
         app.extensions["guard"] = self
         app.extensions["guard.config"] = config
         app.extensions["guard.session"] = session
@@ -150,6 +163,7 @@ class FlaskGuard:
 
         :raises ValueError: if ``name`` was declared before with other values for ``options``.
         """
+        require_name(name, "breaker", '@guard.breaker("payments")')
         self.breakers.declare(name, options)
         return checked(self.breakers.decorator(name), f"@guard.breaker({name!r})")
 
@@ -167,6 +181,7 @@ class FlaskGuard:
 
         :raises ValueError: if ``name`` was declared before with other options.
         """
+        require_name(name, "bulkhead", '@guard.bulkhead("reports-db", max_concurrent=4)')
         existing = self.bulkheads.get(name)
         if existing is not None:
             if existing.options() != {"max_concurrent": max_concurrent, "max_wait": max_wait}:

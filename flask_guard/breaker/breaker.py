@@ -37,6 +37,8 @@ R = TypeVar("R")
 
 Admission = Permit | CircuitOpenError
 _MEMORY = MemoryStorage()
+#: The defaults, the one source for the signature below and the policy.
+DEFAULT_POLICY = BreakerPolicy()
 
 
 def _settled() -> None:
@@ -80,18 +82,18 @@ class CircuitBreaker:
         self,
         name: str,
         *,
-        failure_threshold: int = 5,
-        recovery_timeout: float = 30.0,
-        half_open_max_calls: int = 1,
-        success_threshold: int = 1,
-        window_size: int | None = None,
-        failure_rate_threshold: float | None = None,
-        minimum_calls: int | None = None,
-        slow_call_duration: float | None = None,
-        slow_call_rate_threshold: float | None = None,
-        failure_on: ExceptionClasses = (Exception,),
-        ignore: ExceptionClasses = (),
-        is_failure: Callable[[BaseException], bool] | None = None,
+        failure_threshold: int = DEFAULT_POLICY.failure_threshold,
+        recovery_timeout: float = DEFAULT_POLICY.recovery_timeout,
+        half_open_max_calls: int = DEFAULT_POLICY.half_open_max_calls,
+        success_threshold: int = DEFAULT_POLICY.success_threshold,
+        window_size: int | None = DEFAULT_POLICY.window_size,
+        failure_rate_threshold: float | None = DEFAULT_POLICY.failure_rate_threshold,
+        minimum_calls: int | None = DEFAULT_POLICY.minimum_calls,
+        slow_call_duration: float | None = DEFAULT_POLICY.slow_call_duration,
+        slow_call_rate_threshold: float | None = DEFAULT_POLICY.slow_call_rate_threshold,
+        failure_on: ExceptionClasses = DEFAULT_POLICY.failure_on,
+        ignore: ExceptionClasses = DEFAULT_POLICY.ignore,
+        is_failure: Callable[[BaseException], bool] | None = DEFAULT_POLICY.is_failure,
         fallback: Callable[[Exception], Any] | None = None,
         clock: Callable[[], float] = time.monotonic,
         storage: BreakerStorage = _MEMORY,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import enum
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -127,9 +128,19 @@ _WINDOW_OPTIONS = (
 
 def policy_from(options: Mapping[str, object]) -> BreakerPolicy:
     """Build a policy from keyword options, naming any unknown option."""
-    unknown = sorted(set(options) - OPTION_NAMES)
-    if unknown:
-        raise TypeError(
-            f"Unknown circuit breaker options {unknown}; known: {sorted(OPTION_NAMES)}"
-        )
+    refuse_unknown(options, OPTION_NAMES)
     return BreakerPolicy(**options)  # type: ignore[arg-type]
+
+
+def refuse_unknown(options: Mapping[str, object], known: frozenset[str]) -> None:
+    """Raise a ``TypeError`` naming each unknown option, and the known one it is close to."""
+    unknown = sorted(set(options) - known)
+    if not unknown:
+        return
+    hints = [
+        f"{name!r} -> {close[0]!r}"
+        for name in unknown
+        if (close := difflib.get_close_matches(name, known, n=1))
+    ]
+    said = f" (did you mean: {', '.join(hints)}?)" if hints else ""
+    raise TypeError(f"Unknown circuit breaker options {unknown}{said}; known: {sorted(known)}")

@@ -10,7 +10,7 @@ from typing import Any, ParamSpec, TypeVar
 
 from ..storage import BreakerStorage, MemoryStorage, open_storage
 from .breaker import CircuitBreaker
-from .policy import OPTION_NAMES, policy_from
+from .policy import OPTION_NAMES, policy_from, refuse_unknown
 
 #: What ``guard.breaker(name, **options)`` accepts: the policy options, fallback and clock.
 BREAKER_OPTIONS = OPTION_NAMES | {"fallback", "clock"}
@@ -38,11 +38,7 @@ class BreakerRegistry(Mapping[str, CircuitBreaker]):
 
     def declare(self, name: str, options: Mapping[str, Any]) -> None:
         """Record ``name``'s options, refusing options that conflict with earlier ones."""
-        unknown = sorted(set(options) - BREAKER_OPTIONS)
-        if unknown:
-            raise TypeError(
-                f"Unknown circuit breaker options {unknown}; known: {sorted(BREAKER_OPTIONS)}"
-            )
+        refuse_unknown(options, BREAKER_OPTIONS)
         with self._lock:
             known = self._options.setdefault(name, {})
             conflicts = sorted(k for k in options if k in known and known[k] != options[k])

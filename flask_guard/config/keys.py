@@ -17,6 +17,7 @@ from typing import Literal
 from .. import validators
 from ..breaker.policy import policy_from
 from ..errors import exceptions as errors
+from ..outbound.settings import DEFAULT as HTTP_DEFAULT
 from ..outbound.settings import SESSION_OPTION_RULES, SessionSettings
 from ..resilience.request_budget import MAX_BUDGET
 
@@ -32,14 +33,14 @@ DEFAULTS: dict[str, object] = {
     "GUARD_BREAKER_DEFAULTS": {},
     "GUARD_BREAKER_STORAGE": "memory",
     "GUARD_REDIS_PREFIX": "flask-guard",
-    "GUARD_HTTP_RETRIES": 3,
-    "GUARD_HTTP_BACKOFF_FACTOR": 0.5,
-    "GUARD_HTTP_TIMEOUT": (3.05, 10.0),
-    "GUARD_HTTP_POOL_MAXSIZE": 10,
-    "GUARD_HTTP_MAX_RETRY_AFTER": 10.0,
-    "GUARD_HTTP_TOTAL_TIMEOUT": 20.0,
-    "GUARD_HTTP_MAX_CONCURRENT": None,
-    "GUARD_HTTP_MAX_RESPONSE_BYTES": None,
+    "GUARD_HTTP_RETRIES": HTTP_DEFAULT.retries,
+    "GUARD_HTTP_BACKOFF_FACTOR": HTTP_DEFAULT.backoff_factor,
+    "GUARD_HTTP_TIMEOUT": HTTP_DEFAULT.timeout,
+    "GUARD_HTTP_POOL_MAXSIZE": HTTP_DEFAULT.pool_maxsize,
+    "GUARD_HTTP_MAX_RETRY_AFTER": HTTP_DEFAULT.max_retry_after,
+    "GUARD_HTTP_TOTAL_TIMEOUT": HTTP_DEFAULT.total_timeout,
+    "GUARD_HTTP_MAX_CONCURRENT": HTTP_DEFAULT.max_concurrent,
+    "GUARD_HTTP_MAX_RESPONSE_BYTES": HTTP_DEFAULT.max_response_bytes,
     "GUARD_REQUEST_TIMEOUT": None,
     "GUARD_SENTRY_ENVIRONMENT": None,
     "GUARD_SENTRY_RELEASE": None,
@@ -142,11 +143,34 @@ def load_config(app_config: Mapping[str, object], overrides: Mapping[str, object
     )
 
 
+#: Keys a newcomer writes with the ``GUARD_`` prefix that are read without it.
+_UNPREFIXED = {"GUARD_SENTRY_DSN": "SENTRY_DSN", "GUARD_DSN": "SENTRY_DSN"}
+
+
+def unknown_overrides(names: list[str]) -> str:
+    """Say which constructor settings are unknown, with the name meant where one is close."""
+    allowed = [key.removeprefix("GUARD_").lower() for key in DEFAULTS]
+    hints = []
+    for name in names:
+        meant = name.removeprefix("GUARD_").lower()
+        close = [meant] if meant in allowed else difflib.get_close_matches(meant, allowed, n=1)
+        if close:
+            hints.append(f"{name!r} -> {close[0]}")
+    said = f" (did you mean: {', '.join(hints)}?)" if hints else ""
+    return (
+        f"FlaskGuard got unknown settings {names}{said}; settings are the GUARD_* keys "
+        f"without the prefix, in lower case: {', '.join(allowed)}"
+    )
+
+
 def _reject_unknown_keys(app_config: Mapping[str, object]) -> None:
     for key in app_config:
         if key.startswith("GUARD_") and key not in DEFAULTS:
-            close = difflib.get_close_matches(key, DEFAULTS, n=1)
-            hint = f"; did you mean {close[0]}?" if close else ""
+            if key in _UNPREFIXED:
+                hint = f"; the DSN is read from {_UNPREFIXED[key]} (config or environment)"
+            else:
+                close = difflib.get_close_matches(key, DEFAULTS, n=1)
+                hint = f"; did you mean {close[0]}?" if close else ""
             raise GuardConfigError(f"{key} is not a flask-guard setting{hint}")
 
 

@@ -18,7 +18,7 @@ from ..resilience.retry_budget import RetryBudget
 from .adapter import BreakerOption, GuardedAdapter, past_deadline
 from .http_retry import GuardRetry, quiet_retry_warnings
 from .pools import CURRENT_CALL, OutboundCall
-from .settings import SessionSettings, Timeout, check_options
+from .settings import DEFAULT, SessionSettings, Timeout, check_options
 from .watchdog import WATCHDOG
 
 #: Methods retried by default: the idempotent ones. POST and PATCH only when asked.
@@ -74,18 +74,18 @@ class GuardSession(requests.Session):
 
 
 def robust_session(
-    retries: int = 3,
-    backoff_factor: float = 0.5,
+    retries: int = DEFAULT.retries,
+    backoff_factor: float = DEFAULT.backoff_factor,
     status_forcelist: Collection[int] = DEFAULT_STATUS_FORCELIST,
     allowed_methods: Collection[str] = DEFAULT_ALLOWED_METHODS,
-    timeout: Timeout = (3.05, 10.0),
-    pool_maxsize: int = 10,
+    timeout: Timeout = DEFAULT.timeout,
+    pool_maxsize: int = DEFAULT.pool_maxsize,
     breaker: BreakerOption = None,
-    max_retry_after: float = 10.0,
+    max_retry_after: float = DEFAULT.max_retry_after,
     *,
-    total_timeout: float = 20.0,
-    max_concurrent: int | None = None,
-    max_response_bytes: int | None = None,
+    total_timeout: float = DEFAULT.total_timeout,
+    max_concurrent: int | None = DEFAULT.max_concurrent,
+    max_response_bytes: int | None = DEFAULT.max_response_bytes,
     retry_budget: BudgetOption = "own",
     request_id_header: str | None = None,
 ) -> requests.Session:

@@ -51,3 +51,8 @@ class SessionSettings:
 
     def __post_init__(self) -> None:
         check_options(**asdict(self))
+
+
+#: The defaults, the one source for :func:`~flask_guard.robust_session`'s signature and the
+#: ``GUARD_HTTP_*`` keys.
+DEFAULT = SessionSettings()

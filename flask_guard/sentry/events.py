@@ -35,6 +35,7 @@ from ..errors.report import ErrorReport
 from ..redaction.scrubbing import install_scrubbing
 from ..signals import breaker_state_changed, retry_attempted
 from .delivery import GuardTransport, quiet_sentry_retries, watch_clients
+from .source_context import add_source_context, without_source_context
 
 if TYPE_CHECKING:
     from sentry_sdk._types import Event
@@ -137,7 +138,11 @@ class EventSender:
         _BREAKERS.listen()
         incoming = Request(environ)
         try:
-            event, hint = event_from_exception(error, client_options=client.options)
+            options = client.options
+            event, hint = event_from_exception(
+                error, client_options=without_source_context(options)
+            )
+            add_source_context(event, options)
             event["event_id"] = error_id
             event["level"] = "error" if report.status >= 500 else "warning"
             event["transaction"] = route

@@ -24,18 +24,20 @@ from werkzeug.sansio.response import Response
 from werkzeug.wrappers import Request
 
 from ..config.keys import ErrorFormat, JsonErrors, LogTracebacks
-from ..errors.record import RequestError, new_error_id, request_error
-from ..errors.report import (
+from ..errors.bodies import (
     ENVELOPE_MIMETYPE,
-    INTERNAL_ERROR,
     PROBLEM_MIMETYPE,
     BodyBuilder,
-    ErrorReport,
     envelope_body,
-    is_expected,
-    is_upstream_failure,
     minimal_body,
     problem_body,
+)
+from ..errors.record import RequestError, new_error_id, request_error
+from ..errors.report import (
+    INTERNAL_ERROR,
+    ErrorReport,
+    is_expected,
+    is_upstream_failure,
     report_for,
 )
 from ..logs.error_lines import install_error_ids_on, log_error
@@ -65,8 +67,10 @@ class ErrorResponder:
         json_errors: JsonErrors,
         tracebacks: LogTracebacks,
         reporter: SentryReporter,
+        expose_names: bool,
     ) -> None:
         self._app = weakref.ref(app)
+        self._expose_names = expose_names
         self._build: BodyBuilder = problem_body if error_format == "problem" else envelope_body
         self._mimetype = PROBLEM_MIMETYPE if error_format == "problem" else ENVELOPE_MIMETYPE
         self._json_errors = json_errors
@@ -137,7 +141,7 @@ class ErrorResponder:
         record = request_error(environ)
         cause = _original(error)
         record.blame(cause)
-        report = report_for(error)
+        report = report_for(error, self._expose_names)
         error_id = record.assign_id()
         request_id = current_request_id()
         try:
@@ -184,7 +188,7 @@ class ErrorResponder:
         report = ErrorReport(status, _code(status), "")
         expected = not isinstance(cause, Exception) or is_expected(cause)
         if isinstance(cause, Exception) and expected:
-            own = report_for(cause)
+            own = report_for(cause, self._expose_names)
             if own.status == status:
                 report = own
         route = _route() if has_request_context() else _escaped_path(environ)
@@ -277,12 +281,13 @@ def install_error_handler(
     json_errors: JsonErrors,
     tracebacks: LogTracebacks,
     reporter: SentryReporter,
+    expose_names: bool,
 ) -> ErrorResponder:
     """Answer every error ``app`` does not handle itself; give every error an id.
 
     An :class:`Exception` handler the app registered already is kept: it answers everything.
     """
-    responder = ErrorResponder(app, error_format, json_errors, tracebacks, reporter)
+    responder = ErrorResponder(app, error_format, json_errors, tracebacks, reporter, expose_names)
     if Exception not in app.error_handler_spec[None][None]:
         app.register_error_handler(Exception, responder.handle)
     _wrap(app, "handle_user_exception", responder.note)

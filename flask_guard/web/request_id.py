@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import re
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, cast
@@ -11,6 +10,8 @@ from typing import TYPE_CHECKING, cast
 from flask import Flask, current_app, has_request_context
 from flask import request as flask_request
 from flask.ctx import _AppCtxGlobals
+
+from ..ids import random_hex
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
@@ -26,7 +27,7 @@ _EXTENSION_KEY = "guard.request_id"
 
 def new_request_id() -> str:
     """Return a new random request id of 32 lowercase hex characters."""
-    return os.urandom(16).hex()
+    return random_hex(16)
 
 
 def current_request_id() -> str | None:
