@@ -45,11 +45,14 @@ def degraded() -> Iterator[Degraded]:
     collected.close()
 
 
+def patient(redis_url: str) -> redis.Redis:
+    """A client that waits for a loaded Redis: these tests are about what it answers."""
+    return redis.Redis.from_url(redis_url, socket_timeout=5)
+
+
 def dependency_app(redis_url: str, prefix: str) -> tuple[Flask, FlaskGuard]:
-    app = make_app(
-        GUARD_BREAKER_STORAGE=redis_url, GUARD_REDIS_PREFIX=prefix, GUARD_HEALTH_TOKEN=TOKEN
-    )
-    guard = FlaskGuard(app)
+    app = make_app(GUARD_REDIS_PREFIX=prefix, GUARD_HEALTH_TOKEN=TOKEN)
+    guard = FlaskGuard(app, breaker_storage=patient(redis_url))
 
     @app.get("/dep")
     @guard.breaker("dep", failure_threshold=3, recovery_timeout=30)
@@ -129,7 +132,7 @@ def test_other_breakers_keep_sharing_while_one_key_is_corrupt(
 ) -> None:
     client = redis.Redis.from_url(redis_url)
     client.hset(key_of(redis_prefix, "ledger"), "o", "nan")
-    storage = RedisStorage.from_url(redis_url, redis_prefix)
+    storage = RedisStorage(patient(redis_url), redis_prefix)
     ledger = CircuitBreaker("ledger", failure_threshold=1, storage=storage)
     payments = CircuitBreaker("payments", failure_threshold=1, storage=storage)
     for breaker in (ledger, payments):
@@ -151,7 +154,7 @@ def test_a_reset_cures_a_corrupt_key_and_the_breaker_shares_again(
 ) -> None:
     client = redis.Redis.from_url(redis_url)
     client.hset(key_of(redis_prefix, "dep"), mapping={"f": "nan", "v": "-3"})
-    storage = RedisStorage.from_url(redis_url, redis_prefix)
+    storage = RedisStorage(patient(redis_url), redis_prefix)
     breaker = CircuitBreaker("dep", failure_threshold=2, storage=storage)
     with caplog.at_level(logging.INFO, logger="flask_guard.storage.redis"):
         breaker.reset()  # an operator's cure: `flask guard reset dep`
@@ -176,7 +179,7 @@ def test_a_lease_that_never_expires_holds_no_trial_permit(
     redis_url: str, redis_prefix: str
 ) -> None:
     clock = FakeClock()
-    storage = RedisStorage(redis.Redis.from_url(redis_url), redis_prefix, clock=clock)
+    storage = RedisStorage(patient(redis_url), redis_prefix, clock=clock)
     breaker = CircuitBreaker(
         "dep", failure_threshold=1, recovery_timeout=5, clock=clock, storage=storage
     )
