@@ -23,8 +23,9 @@ breaker_call_rejected = _signals.signal("breaker-call-rejected")
 breaker_call_failed = _signals.signal("breaker-call-failed")
 #: Sent by a breaker after a call succeeded; kwargs: duration (seconds).
 breaker_call_succeeded = _signals.signal("breaker-call-succeeded")
-#: Sent by a breaker whose shared storage cannot be reached (once per outage); kwargs:
-#: exception. The breaker goes on with its local state meanwhile.
+#: Sent by a breaker whose shared storage cannot be reached (once per outage), or holds
+#: values for it that cannot be true (once, with a CorruptStateError); kwargs: exception.
+#: The breaker goes on with its local state meanwhile.
 breaker_storage_degraded = _signals.signal("breaker-storage-degraded")
 #: Sent by the retried function before waiting to retry; kwargs: attempt (the one that just
 #: failed, 1-based), delay (seconds), exception (None when retrying on a result).

@@ -315,20 +315,21 @@ def _token(values: Mapping[str, object], key: str) -> str | None:
     raise _invalid(key, shown, "None or a secret of at least 16 printable characters")
 
 
-_REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
-
-
 def _breaker_storage(values: Mapping[str, object], key: str) -> object:
     value = values[key]
-    is_client = hasattr(value, "register_script") and hasattr(value, "pubsub")
-    is_url = isinstance(value, str) and value.startswith(_REDIS_SCHEMES)
-    if value != "memory" and not is_url and not is_client:
-        raise _invalid(
-            key, value, '"memory", a redis:// or rediss:// URL, or a redis.Redis client'
-        )
-    if is_url and importlib.util.find_spec("redis") is None:
+    if value == "memory" or (hasattr(value, "register_script") and hasattr(value, "pubsub")):
+        return value
+    from ..storage.redis_urls import ALLOWED, parse_url, redacted
+
+    if not isinstance(value, str):
+        raise _invalid(key, value, ALLOWED)
+    try:
+        parse_url(value)
+    except ValueError as error:
+        raise GuardConfigError(f"{key} {error}, got {redacted(value)!r}") from None
+    if importlib.util.find_spec("redis") is None:
         raise GuardConfigError(
-            f"{key} is {value!r}, which needs the redis package: "
+            f"{key} is {redacted(value)!r}, which needs the redis package: "
             "pip install 'flask-api-guard[redis]'"
         )
     return value
