@@ -18,7 +18,7 @@ from prometheus_client.registry import Collector
 from ..breaker.policy import CircuitState
 from ..breaker.registry import BreakerRegistry
 from ..errors.report import report_for
-from ..sentry.delivery import LOST
+from ..sentry.losses import LOST
 from ..signals import error_handled, retry_attempted
 from .health import require_token
 from .routes import add_guard_route
