@@ -62,7 +62,9 @@ class _TransportWatch:
 
     def __init__(self, transport: Transport) -> None:
         self._lock = threading.Condition()
-        self._unsettled: dict[str, str] = {}  # queued, not yet sent or lost: id -> level
+        # Queued, neither sent nor lost yet: id -> level, and the loss count when queued.
+        self._unsettled: dict[str, str] = {}
+        self._queued_after: dict[str, int] = {}
         self._sending: dict[str, str] = {}  # in the envelope being sent now
         self._rate_limited = False
         self._closed = False
@@ -93,8 +95,10 @@ class _TransportWatch:
     def capture_envelope(self, envelope: Envelope) -> None:
         """Queue ``envelope``, remembering its events until they are settled."""
         if self.tracks_sending and (events := _events_of(envelope)):
+            mark = LOST.losses
             with self._lock:
                 self._unsettled.update(events)
+                self._queued_after.update(dict.fromkeys(events, mark))
         self._original_capture(envelope)
 
     def record_lost_event(
@@ -113,6 +117,7 @@ class _TransportWatch:
                 return  # a session, a client report, a transaction: not an error id
             with self._lock:
                 self._unsettled.pop(found[0], None)
+                self._queued_after.pop(found[0], None)
                 self._sending.pop(found[0], None)
             LOST.lost(reason, found[0], found[1])
         elif data_category == "error":
@@ -143,21 +148,28 @@ class _TransportWatch:
     def _settle(self) -> None:
         with self._lock:
             sent = {i: lvl for i, lvl in self._sending.items() if i in self._unsettled}
+            marks = [self._queued_after.pop(event_id, 0) for event_id in sent]
             for event_id in sent:
                 del self._unsettled[event_id]
             self._sending = {}
             rate_limited = self._rate_limited
+            caught_up = not self._unsettled
             self._lock.notify_all()
         if rate_limited:
             for event_id, level in sent.items():
                 LOST.lost("rate_limited", event_id, level)
         elif sent:
-            LOST.delivered()
+            LOST.delivered(queued_after=max(marks), caught_up=caught_up)
 
     def flush(self, timeout: float, callback: Any = None) -> None:
-        """Send what is queued, then report a storm still under way."""
+        """Send what is queued; once nothing is left (or when the sending is not seen), sum
+        up a storm still under way. Left to :meth:`kill` otherwise, so that closing says it
+        once."""
         self._original_flush(timeout, callback)
-        LOST.report_pending()
+        with self._lock:
+            caught_up = not self._unsettled
+        if caught_up or not self.tracks_sending:
+            LOST.report_pending()
 
     def kill(self) -> None:
         """Stop sending: log the events still queued as lost (``shutdown``), wait briefly for
@@ -167,6 +179,7 @@ class _TransportWatch:
             queued = {i: lvl for i, lvl in self._unsettled.items() if i not in self._sending}
             for event_id in queued:
                 del self._unsettled[event_id]
+                self._queued_after.pop(event_id, None)
         self._original_kill()
         for event_id, level in queued.items():
             LOST.lost("shutdown", event_id, level)
@@ -175,6 +188,7 @@ class _TransportWatch:
             in_flight = dict(self._sending)
             for event_id in in_flight:
                 self._unsettled.pop(event_id, None)
+                self._queued_after.pop(event_id, None)
         for event_id, level in in_flight.items():
             LOST.in_flight(event_id, level)
         LOST.report_pending()

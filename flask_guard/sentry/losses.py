@@ -5,9 +5,12 @@ No SDK import here: the metrics endpoint reads the totals without loading Sentry
 * each event not delivered is logged at INFO with its id, its level and the reason, so every
   error id a client got is either an event in Sentry or written in a log line saying why not;
 * delivery failures are counted by reason (``flask_guard_sentry_events_lost`` with
-  Prometheus metrics on) and form a *storm*: the first one starts it, the next delivered
-  event, a flush or the client closing ends it with one WARNING carrying the counts; a storm
-  that goes on is summed up once a minute.
+  Prometheus metrics on) and form a *storm*: the first one starts it; it ends, with one
+  WARNING carrying the counts, when the transport has caught up (nothing left queued) or an
+  event queued after the last loss reaches Sentry, or when the client closes; a storm that
+  goes on is summed up once a minute. Events queued before the last loss and delivered
+  later do not end it: a slow Sentry that drops one event in two is one storm, not one
+  WARNING per event delivered.
 """
 
 from __future__ import annotations
@@ -60,12 +63,18 @@ class LostEvents:
         self._storm_levels: collections.Counter[str] = collections.Counter()
         self._storm_in_flight = 0
         self._storm_reported_at = 0.0
+        self._losses = 0  # delivery failures so far: events queued since the last are fresh
 
     def totals(self) -> dict[str, int]:
         """Return the count of events Sentry failed to get, by reason, since the process
         started (those the app's own settings dropped are not counted)."""
         with self._lock:
             return dict(self._totals)
+
+    @property
+    def losses(self) -> int:
+        """The number of delivery failures so far (a mark for :meth:`delivered`)."""
+        return self._losses
 
     def lost(
         self, reason: str, event_id: str | None, level: str | None = None, quantity: int = 1
@@ -84,6 +93,7 @@ class LostEvents:
             # copy of every error it reports, and the app's sampling or before_send chose so.
             return
         with self._lock:
+            self._losses += 1
             self._totals[reason] += quantity
             self._storm_levels[level or "other"] += quantity
             due = self._add_to_storm(reason, quantity)
@@ -103,9 +113,11 @@ class LostEvents:
             if not self._storm:
                 self._storm_reported_at = self._clock()
 
-    def delivered(self) -> None:
-        """End the storm, if any: an event reached Sentry."""
-        if self._storm or self._storm_in_flight:
+    def delivered(self, queued_after: int, caught_up: bool) -> None:
+        """Note that an event queued when :attr:`losses` was ``queued_after`` reached Sentry:
+        that ends the storm if its transport ``caught_up`` (nothing left queued) or no event
+        was lost since it was queued."""
+        if (self._storm or self._storm_in_flight) and (caught_up or queued_after >= self._losses):
             self._report(ended=True)
 
     def report_pending(self) -> None:
@@ -131,17 +143,20 @@ class LostEvents:
             return
         reasons = ", ".join(f"{reason}={count}" for reason, count in sorted(storm.items()))
         unsure = (
-            f"; {in_flight} more {'was' if in_flight == 1 else 'were'} being sent when the "
-            "client closed"
+            f"{in_flight} more {'was' if in_flight == 1 else 'were'} being sent when the "
+            "client closed and may have reached it"
             if in_flight
             else ""
         )
+        said = (
+            f"Sentry did not get {count_in_words(levels)} ({reasons})"
+            f"{'' if ended else ' so far'}{'; ' + unsure if unsure else ''}"
+            if storm
+            else f"Sentry may not have got {in_flight} event(s) being sent when the client closed"
+        )
         _log.warning(
-            "Sentry did not get %s (%s)%s%s; each id is logged at INFO by %s",
-            count_in_words(levels),
-            reasons or "none confirmed",
-            "" if ended else " so far",
-            unsure,
+            "%s; each id is logged at INFO by %s",
+            said,
             _log.name,
             extra={"lost_events": dict(storm), "lost_event_levels": dict(levels)},
         )
