@@ -22,9 +22,7 @@ SEND_ENVELOPE = "_send_envelope"
 SendEnvelope = Callable[["Envelope"], None]
 
 
-def wrap_send_envelope(
-    transport: Transport, wrap: Callable[[SendEnvelope], SendEnvelope]
-) -> bool:
+def wrap_send_envelope(transport: Transport, wrap: Callable[[SendEnvelope], SendEnvelope]) -> bool:
     """Replace ``transport``'s envelope sending with ``wrap(original)``; return whether the
     transport has one to wrap (the SDK's synchronous HTTP transports and their subclasses)."""
     send = getattr(transport, SEND_ENVELOPE, None)

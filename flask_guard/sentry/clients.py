@@ -40,11 +40,11 @@ class ScrubLast:
         self.app_hook = app_hook
 
     def __call__(self, event: Event, hint: Any) -> Event | None:
-        scrubbed = SCRUBBER.event(cast(dict[str, Any], event))
+        scrubbed = cast("Event", SCRUBBER.event(cast(dict[str, Any], event)))
         if self.app_hook is None:
-            return scrubbed  # type: ignore[no-any-return]
+            return scrubbed
         returned = self.app_hook(scrubbed, hint)
-        return None if returned is None else SCRUBBER.event(returned)  # type: ignore[return-value]
+        return None if returned is None else cast("Event", SCRUBBER.event(returned))
 
 
 def take_in_hand(client: Any) -> None:

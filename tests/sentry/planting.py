@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 
 import requests
 import sentry_sdk
-from flask import Flask, request
+from flask import Flask
 
 from flask_guard import FlaskGuard
 
@@ -108,12 +108,14 @@ def planted_app(setup: str, dsn: str, upstream: str) -> tuple[Flask, list[str]]:
         ) as span:
             span.set_data("db.password", S["span_data"])
             span.set_data("db.url", f"mysql://root:{S['span_url']}@db/x")
-        assert password and creds and note and request
+        assert password
+        assert creds
+        assert note
         try:
             raise ValueError(f"api_key: {S['cause_colon']} {{'password': '{S['cause_dict']}'}}")
         except ValueError as cause:
             raise RuntimeError(
-                f"{creds!r} password=\"{S['message_dq']}\" token={S['message_eq']} "
+                f'{creds!r} password="{S["message_dq"]}" token={S["message_eq"]} '
                 f"cannot reach postgres://app:{S['message_url']}@db/orders"
             ) from cause
 

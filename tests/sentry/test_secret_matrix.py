@@ -14,6 +14,7 @@ import subprocess
 import sys
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pytest_httpserver import HTTPServer
@@ -23,13 +24,45 @@ from flask_guard.testing import SentryIngest
 from .planting import SETUPS
 
 ROOT = Path(__file__).parent.parent.parent
-LABELS = (
-    "local_password local_repr local_text extra_url extra_named ctx tag_named tag_url email "
-    "log_param crumb_bearer crumb_data outbound_userinfo outbound_query span_description "
-    "span_data span_url cause_colon cause_dict message_dq message_eq message_url "
-    "logentry_param query body_cvv body_password body_deep cookie header_named "
-    "header_bearer header_url form_otp form_pin form_card form_password raw_password basic"
-).split()
+LABELS = [
+    "local_password",
+    "local_repr",
+    "local_text",
+    "extra_url",
+    "extra_named",
+    "ctx",
+    "tag_named",
+    "tag_url",
+    "email",
+    "log_param",
+    "crumb_bearer",
+    "crumb_data",
+    "outbound_userinfo",
+    "outbound_query",
+    "span_description",
+    "span_data",
+    "span_url",
+    "cause_colon",
+    "cause_dict",
+    "message_dq",
+    "message_eq",
+    "message_url",
+    "logentry_param",
+    "query",
+    "body_cvv",
+    "body_password",
+    "body_deep",
+    "cookie",
+    "header_named",
+    "header_bearer",
+    "header_url",
+    "form_otp",
+    "form_pin",
+    "form_card",
+    "form_password",
+    "raw_password",
+    "basic",
+]
 
 
 def card_number(rng: random.Random) -> str:
@@ -57,7 +90,9 @@ def planted_secrets() -> tuple[dict[str, str], str]:
     return secrets, card_number(rng)
 
 
-def run_setup(setup: str, ingest: SentryIngest, upstream: str) -> tuple[dict[str, str], dict]:
+def run_setup(
+    setup: str, ingest: SentryIngest, upstream: str
+) -> tuple[dict[str, str], dict[str, Any]]:
     secrets, card = planted_secrets()
     result = subprocess.run(
         [

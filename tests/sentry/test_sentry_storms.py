@@ -21,7 +21,7 @@ from werkzeug import Response
 from flask_guard import FlaskGuard
 from flask_guard.testing import SentryIngest
 
-from ..conftest import error_of, make_app, serving
+from ..conftest import error_of, make_app, ops_app, serving
 
 ROOT = Path(__file__).parent.parent.parent
 
@@ -296,3 +296,24 @@ def test_a_storm_then_exit_with_a_slow_sentry_loses_no_id_silently_and_none_fals
     assert {"queue_overflow", "shutdown"} <= set(lost.values())
     assert len(warnings) == 1, warnings  # one storm, one WARNING, at a root logger at WARNING
     assert f"Sentry did not get {len(lost)} error events" in warnings[0]
+
+
+def test_a_lost_breaker_opening_from_the_cli_is_called_a_warning_event(
+    stop_sentry: None,
+    refused_url: str,
+    redis_url: str,
+    redis_prefix: str,
+    delivery_log: pytest.LogCaptureFixture,
+) -> None:
+    dsn = refused_url.replace("http://", "http://public@") + "/1"
+    app, _ = ops_app(
+        SENTRY_DSN=dsn, GUARD_BREAKER_STORAGE=redis_url, GUARD_REDIS_PREFIX=redis_prefix
+    )
+    result = app.test_cli_runner().invoke(args=["guard", "open", "payments"])
+    assert result.exit_code == 0, result.output
+    sentry_sdk.flush(timeout=10)
+    (line,) = [r.getMessage() for r in delivery_log.records if LOST_LINE.match(r.getMessage())]
+    assert line.startswith("Sentry did not get warning event ")
+    (warning,) = storm_warnings(delivery_log)
+    assert "Sentry did not get 1 warning event (network_error=1)" in warning.getMessage()
+    assert "error event" not in warning.getMessage()
