@@ -12,6 +12,7 @@ are judged by :class:`~flask_guard.redaction.names.SecretNames`; text is filtere
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -23,6 +24,12 @@ __all__ = ["FILTERED", "SCRUBBER", "Scrubber"]
 
 _MAX_DEPTH = 24
 _SMALLEST_CARD = 10**12
+_PARAMETER = "sentry.message.parameter."
+_TEMPLATE = "sentry.message.template"
+# A %-style conversion, to be filled by a marker whatever its type (%d, %.2f, %(name)r).
+_CONVERSION = re.compile(
+    r"%(?P<name>\([^)]*\))?[#0\- +]*(?:\*|\d+)?(?:\.(?:\*|\d+))?[diouxXeEfFgGcrsa]"
+)
 _SOURCE_LINES = frozenset({"pre_context", "context_line", "post_context"})
 # Parts of an event that hold no data of the app's: ids, times, the SDK's own description.
 _STRUCTURE = frozenset(
@@ -123,9 +130,9 @@ class Scrubber(SecretNames):
         """Scrub a log entry; a parameter in a secret's place is filtered too
         (``"password=%s"`` with ``["hunter2"]``)."""
         params = entry.get("params")
-        message = entry.get("message")
-        if isinstance(params, list | tuple) and isinstance(message, str) and params:
-            entry["params"] = self._params(message, list(params))
+        if isinstance(params, list | tuple) and params:
+            placed = self.parameters(entry.get("message"), dict(enumerate(params)))
+            entry["params"] = list(placed.values())
         elif params is not None:
             entry["params"] = self.data(params)
         for key in ("message", "formatted"):
@@ -133,20 +140,55 @@ class Scrubber(SecretNames):
                 entry[key] = self.text(entry[key])
         return entry
 
-    def _params(self, message: str, params: list[object]) -> list[object]:
-        markers = tuple(f"PARAM{n}MARK" for n in range(len(params)))
-        try:
-            shown = message % markers
-        except (TypeError, ValueError, KeyError):
-            shown = None
+    def log(self, record: dict[str, Any]) -> dict[str, Any]:
+        """Scrub a Sentry log record (its body and attributes) in place and return it."""
+        attributes = record.get("attributes")
+        if isinstance(attributes, dict):
+            params = {
+                key.removeprefix(_PARAMETER): value
+                for key, value in attributes.items()
+                if key.startswith(_PARAMETER)
+            }
+            placed = self.parameters(attributes.get(_TEMPLATE), params) if params else {}
+            record["attributes"] = {
+                key: placed[key.removeprefix(_PARAMETER)]
+                if key.startswith(_PARAMETER)
+                else self.data({key: value})[key]
+                for key, value in attributes.items()
+            }
+        if isinstance(record.get("body"), str):
+            record["body"] = self.text(record["body"])
+        return record
+
+    def parameters(self, template: object, params: Mapping[Any, object]) -> dict[Any, object]:
+        """Return ``params`` of a log ``template`` scrubbed, and filtered whole where the
+        template puts them in a secret's place; all filtered if the template cannot say."""
+        markers = {key: f"PARAM{n}MARK" for n, key in enumerate(params)}
+        shown = _fill(template, markers) if isinstance(template, str) else None
         if shown is None:
-            scrubbed = [self.data(param) for param in params]
-            return [FILTERED] * len(params) if scrubbed != params else scrubbed
+            return dict.fromkeys(params, FILTERED)
         left = self.text(shown)
-        return [
-            self.data(param) if marker in left else FILTERED
-            for marker, param in zip(markers, params, strict=True)
-        ]
+        return {
+            key: self.data(value) if markers[key] in left else FILTERED
+            for key, value in params.items()
+        }
+
+
+def _fill(template: str, markers: dict[Any, str]) -> str | None:
+    """Return ``template`` with each parameter replaced by its marker (``%`` style, with
+    positional or named parameters, or ``str.format`` style), or None if it cannot be."""
+    as_strings = _CONVERSION.sub(lambda m: f"%{m['name'] or ''}s", template)
+    positional = all(isinstance(key, int) or str(key).isdigit() for key in markers)
+    try:
+        if positional and "%" in template:
+            return as_strings % tuple(markers.values())
+        if "%(" in template:
+            return as_strings % {str(key): marker for key, marker in markers.items()}
+        if positional:
+            return template.format(*markers.values())
+        return template.format_map({str(key): marker for key, marker in markers.items()})
+    except (TypeError, ValueError, KeyError, IndexError):
+        return None
 
 
 def _user(user: object) -> object:

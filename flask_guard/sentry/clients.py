@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import sentry_sdk
 from sentry_sdk.scope import add_global_event_processor
@@ -28,34 +28,40 @@ if TYPE_CHECKING:
     from sentry_sdk._types import Event
 
 EventHook = Callable[[Any, Any], Any]
-#: The client options whose hook runs last on an event, a transaction and a log record.
-_HOOKS = ("before_send", "before_send_transaction")
+Scrub = Callable[[dict[str, Any]], dict[str, Any]]
 
 
 class ScrubLast:
-    """A ``before_send`` that scrubs the event, runs the app's own hook, and scrubs what it
-    returns."""
+    """A ``before_send`` (or ``before_send_transaction``, ``before_send_log``) that scrubs
+    what is about to be sent, runs the app's own hook, and scrubs what that returns."""
 
-    def __init__(self, app_hook: EventHook | None) -> None:
+    def __init__(self, app_hook: EventHook | None, scrub: Scrub) -> None:
         self.app_hook = app_hook
+        self._scrub = scrub
 
-    def __call__(self, event: Event, hint: Any) -> Event | None:
-        scrubbed = cast("Event", SCRUBBER.event(cast(dict[str, Any], event)))
+    def __call__(self, event: Any, hint: Any) -> Any:
+        scrubbed = self._scrub(event)
         if self.app_hook is None:
             return scrubbed
         returned = self.app_hook(scrubbed, hint)
-        return None if returned is None else cast("Event", SCRUBBER.event(returned))
+        return None if returned is None else self._scrub(returned)
 
 
 def take_in_hand(client: Any) -> None:
-    """Make ``client`` scrub its events last and account for its losses (once per client)."""
+    """Make ``client`` scrub what it sends last and account for its losses (once per
+    client; again if the app replaced a hook)."""
     if not client.is_active():
         return
     options = client.options
-    for name in _HOOKS:
-        hook = options.get(name)
-        if not isinstance(hook, ScrubLast):
-            options[name] = ScrubLast(hook)
+    for name in ("before_send", "before_send_transaction"):
+        if not isinstance(options.get(name), ScrubLast):
+            options[name] = ScrubLast(options.get(name), SCRUBBER.event)
+    if not isinstance(options.get("before_send_log"), ScrubLast):
+        # Sentry logs (``enable_logs``); older SDKs read the hook from ``_experiments``.
+        app_hook = options.get("before_send_log") or (options.get("_experiments") or {}).get(
+            "before_send_log"
+        )
+        options["before_send_log"] = ScrubLast(app_hook, SCRUBBER.log)
     watch_transport(client.transport)
     quiet_sentry_retries()
 

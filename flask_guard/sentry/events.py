@@ -34,7 +34,7 @@ from ..errors.record import known_error
 from ..errors.report import ErrorReport
 from ..redaction.scrubbing import scrub_names
 from ..signals import breaker_state_changed, retry_attempted
-from .clients import watch_clients
+from .clients import take_in_hand, watch_clients
 from .losses import LOST
 
 if TYPE_CHECKING:
@@ -172,10 +172,19 @@ def enter_request_scope() -> bool:
     """
     # sentry_sdk.init binds its client to the global scope; asking it alone is 4x cheaper
     # than get_client(), which walks the current and isolation scopes first.
-    if not Scope.get_global_scope().client.is_active():
+    client = Scope.get_global_scope().client
+    if not client.is_active():
         return False
+    if client is not _client_in_hand[0]:
+        # A client the app started after init_app: scrubbing and loss accounting from its
+        # first request on, for logs too (events would take it in hand anyway).
+        take_in_hand(client)
+        _client_in_hand[0] = client
     Scope.set_isolation_scope(None)  # type: ignore[arg-type]  # the SDK creates one on use
     return True
+
+
+_client_in_hand: list[object] = [None]
 
 
 # Flask's "Request finalizing failed with an error while handling an error" line: an

@@ -27,6 +27,7 @@ SETUPS = (
     "app before, own integrations",
     "app before, own before_send",
     "app before, tracing",
+    "app before, Sentry logs",
 )
 
 
@@ -59,6 +60,8 @@ def start_app_sentry(setup: str, dsn: str, seen: list[str]) -> None:
             return event
 
         sentry_sdk.init(dsn=dsn, before_send=before_send)
+    elif setup == "app before, Sentry logs":
+        sentry_sdk.init(dsn=dsn, enable_logs=True)
     elif setup == "app before, tracing":
         sentry_sdk.init(dsn=dsn, traces_sample_rate=1.0)
     else:
@@ -90,6 +93,7 @@ def planted_app(setup: str, dsn: str, upstream: str) -> tuple[Flask, list[str]]:
         sentry_sdk.set_tag("callback", f"https://hook:{S['tag_url']}@hooks.example/cb")
         sentry_sdk.set_user({"id": "42", "email": f"{S['email']}@example.com", "username": "x"})
         LOG.warning("login for alice password=%s", S["log_param"])
+        sentry_sdk.logger.warning("signed in with password={password}", password=S["sdk_log"])
         LOG.warning("presented %s", S["jwt"])
         LOG.warning("paid with %s", S["card_text"])
         LOG.warning("upstream said: Basic %s", S["basic"])

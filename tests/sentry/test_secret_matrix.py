@@ -62,6 +62,7 @@ LABELS = [
     "form_password",
     "raw_password",
     "basic",
+    "sdk_log",
 ]
 
 
@@ -136,6 +137,9 @@ def test_no_planted_secret_reaches_the_ingest(
     assert "postgres://app:[Filtered]@db/orders" in message
     if setup != "guard":  # the SDK's request processor adds the body: scrubbed, not dropped
         assert pay["request"]["data"]["nested"]["deeper"][0]["api_key"] == "[Filtered]"
+    if setup == "app before, Sentry logs":
+        assert b'"type":"log"' in received
+        assert b"password=[Filtered]" in received
     if setup == "app before, tracing":
         assert b'"type":"transaction"' in received
         assert b'"db.password":"[Filtered]"' in received
