@@ -17,10 +17,17 @@ from collections.abc import Callable
 
 from .shapes import FILTERED
 
-# A name (bare, or quoted as in JSON and Python reprs) and the separator after it.
+# A name (bare, or quoted as in JSON and Python reprs) and the separator after it. A bare
+# name starts where a run of name characters starts, and never gives characters back.
 _NAME_AND_SEPARATOR = re.compile(
-    r"""(?:"(?P<dq>[^"\\\n]{1,100})"|'(?P<sq>[^'\\\n]{1,100})'|(?<![\w.\-\[\]%])(?P<bare>[\w.\-\[\]%]{1,256}+))"""
-    r"""(?P<sep>\s{0,3}[:=]\s{0,3}|%3[dD])"""
+    r"""
+    (?: "(?P<dq>[^"\\\n]{1,100})"
+      | '(?P<sq>[^'\\\n]{1,100})'
+      | (?<![\w.\-\[\]%])(?P<bare>[\w.\-\[\]%]{1,256}+)
+    )
+    (?P<sep>\s{0,3}[:=]\s{0,3}|%3[dD])
+    """,
+    re.VERBOSE,
 )
 # What a value can be, tried in order at the position after the separator.
 _VALUE = re.compile(

@@ -154,11 +154,12 @@ class _TransportWatch:
             self._sending = {}
             rate_limited = self._rate_limited
             caught_up = not self._unsettled
+            closing = self._closed
             self._lock.notify_all()
         if rate_limited:
             for event_id, level in sent.items():
                 LOST.lost("rate_limited", event_id, level)
-        elif sent:
+        elif sent and not closing:  # closing sums the storm up once, when it is done
             LOST.delivered(queued_after=max(marks), caught_up=caught_up)
 
     def flush(self, timeout: float, callback: Any = None) -> None:
