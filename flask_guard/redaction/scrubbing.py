@@ -69,13 +69,15 @@ class Scrubber(SecretNames):
         document = parse_json_document(text)
         if document is not None:
             return json.dumps(self.data(document), ensure_ascii=False)
-        return filter_shapes(filter_pairs(text, self.is_sensitive))
+        if self.might_name_a_secret(text):
+            text = filter_pairs(text, self.is_sensitive)
+        return filter_shapes(text)
 
     def data(self, value: object, depth: int = 0) -> Any:
         """Return ``value`` with secret keys' values filtered and every string scrubbed."""
         if isinstance(value, str):
             return self.text(value) if len(value) > 3 else value
-        if isinstance(value, Mapping):
+        if isinstance(value, dict | Mapping):
             if depth >= _MAX_DEPTH:
                 return FILTERED  # deeper than Sentry keeps anyway
             # A library's source lines hold none of the app's secrets: not worth the time.

@@ -26,7 +26,7 @@ _SCHEME_CREDENTIAL = re.compile(
     r"\b(?P<scheme>[Bb]earer|BEARER|[Bb]asic|BASIC|[Dd]igest|[Nn]egotiate|[Tt]oken)"
     r"(?P<space>\s+)(?P<credential>[A-Za-z0-9\-._~+/:]+=*)"
 )
-_SCHEME = re.compile(r"[Bb]earer|BEARER|[Bb]asic|BASIC|[Dd]igest|[Nn]egotiate|[Tt]oken")
+_SCHEMES = ("bearer", "basic", "digest", "negotiate", "token")
 _PLAIN_WORD = re.compile(r"[A-Za-z][a-z]{0,15}")
 _JWT = re.compile(r"\beyJ[A-Za-z0-9_\-]{6,}(?:\.[A-Za-z0-9_\-]*){2,4}")
 _CARD = re.compile(
@@ -65,7 +65,8 @@ def filter_shapes(text: str) -> str:
         text = _USERINFO.sub(_userinfo, text)
     if "eyJ" in text:
         text = _JWT.sub(FILTERED, text)
-    if _SCHEME.search(text):
+    lowered = text.lower()
+    if any(scheme in lowered for scheme in _SCHEMES):
         text = _SCHEME_CREDENTIAL.sub(_scheme_credential, text)
     if _DIGITS.search(text):
         text = _CARD.sub(_card, text)
