@@ -16,6 +16,8 @@ from typing import Any, NoReturn
 import pytest
 import sentry_sdk
 from flask import Flask
+from sentry_sdk.envelope import Envelope
+from sentry_sdk.transport import HttpTransport
 from werkzeug import Response
 
 from flask_guard import FlaskGuard
@@ -198,13 +200,31 @@ def test_rate_limited_events_are_logged_by_id(
     assert set(lost.values()) <= {"rate_limited", "ratelimit_backoff"}
 
 
-STARTS = ["by the guard", "by the app before the guard", "by the app after the guard"]
+STARTS = [
+    "by the guard",
+    "by the app before the guard",
+    "by the app after the guard",
+    "by the app with a transport of its own",
+]
+
+
+class AppTransport(HttpTransport):
+    """A transport an app configures (counting what it sends, say): the SDK's, subclassed."""
+
+    captured = 0
+
+    def capture_envelope(self, envelope: Envelope) -> None:
+        AppTransport.captured += 1
+        super().capture_envelope(envelope)
 
 
 def sentry_app(started: str, dsn: str, queue_size: int = 1000) -> Flask:
     """A failing app whose Sentry client is started as ``started`` says."""
     if started == "by the guard":
         return failing_app(SENTRY_DSN=dsn, GUARD_SENTRY_QUEUE_SIZE=queue_size)
+    if started == "by the app with a transport of its own":
+        sentry_sdk.init(dsn=dsn, transport=AppTransport, transport_queue_size=queue_size)
+        return failing_app()
     if started == "by the app before the guard":
         sentry_sdk.init(dsn=dsn, transport_queue_size=queue_size)
         return failing_app()
