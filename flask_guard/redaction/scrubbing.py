@@ -4,7 +4,8 @@ are replaced whole by ``[Filtered]``, wherever they appear in an event.
 :meth:`Scrubber.event` walks a whole event as the SDK is about to send it: the request
 (headers, cookies, query string, body at any depth, URL), exception messages, stack frames
 (variables and source lines), breadcrumbs, ``extra``, ``contexts``, ``tags``, ``user``
-(all but ``id``), the log entry and its parameters, and span descriptions and data. Names
+(all but ``id``), the log entry and its parameters, and span descriptions and data;
+:meth:`Scrubber.log` does the same for a Sentry log record. Names
 are judged by :class:`~flask_guard.redaction.names.SecretNames`; text is filtered by
 :mod:`~flask_guard.redaction.text` and :mod:`~flask_guard.redaction.shapes`.
 """
@@ -19,8 +20,6 @@ from typing import Any
 from .names import SecretNames
 from .shapes import FILTERED, filter_shapes, is_card_number
 from .text import filter_pairs, parse_json_document
-
-__all__ = ["FILTERED", "SCRUBBER", "Scrubber"]
 
 _MAX_DEPTH = 24
 _SMALLEST_CARD = 10**12

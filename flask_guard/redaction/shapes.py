@@ -8,8 +8,8 @@
 * JSON Web Tokens (three or more base64url parts, the first one starting ``eyJ``);
 * payment card numbers: 13 to 19 digits, alone or in groups separated by one space or dash,
   that carry a card brand's prefix and length and pass the Luhn check. Numbers glued to a
-  letter, a dot or a ``+`` (``ORD4111…``, ``0.4111…``, ``+4915…``) are not cards, nor are
-  numbers starting with 0, 1, 7, 8 or 9 (timestamps, snowflake ids).
+  letter, a dot, a dash or a ``+`` (``ORD4111…``, ``0.4111…``, ``+4915…``) are not cards,
+  nor are numbers starting with 0, 1, 7, 8 or 9 (timestamps, snowflake ids).
 """
 
 from __future__ import annotations

@@ -337,3 +337,14 @@ def test_a_lost_breaker_opening_from_the_cli_is_called_a_warning_event(
     (warning,) = storm_warnings(delivery_log)
     assert "Sentry did not get 1 warning event (network_error=1)" in warning.getMessage()
     assert "error event" not in warning.getMessage()
+
+
+def test_an_error_the_apps_settings_drop_is_logged_by_id_but_not_counted_lost(
+    sentry_ingest: SentryIngest, delivery_log: pytest.LogCaptureFixture
+) -> None:
+    app = failing_app(SENTRY_DSN=sentry_ingest.dsn, GUARD_SENTRY_SAMPLE_RATE=0.0)
+    (error_id,) = error_ids(app, 1)
+    sentry_sdk.flush(timeout=5)
+    assert lost_ids(delivery_log) == {error_id: "dropped"}
+    assert storm_warnings(delivery_log) == []
+    assert sentry_ingest.events == {}
