@@ -40,21 +40,17 @@ _SENTRY_THREAD_PREFIX = "sentry-sdk."
 _WATCH_ATTRIBUTE = "_flask_guard_watch"
 
 
-def _events_of(envelope: Envelope | None) -> dict[str, str]:
-    """Return {event id: level} of the error or message events in ``envelope``."""
-    found: dict[str, str] = {}
-    for item in envelope.items if envelope is not None else ():
-        event = item.get_event()
-        if event is not None and event.get("event_id"):
-            found[str(event["event_id"])] = str(event.get("level") or "error")
-    return found
-
-
 def _event_of(item: Item | None) -> tuple[str, str] | None:
+    """Return the id and level of the error or message event ``item`` holds, if any."""
     event = item.get_event() if item is not None else None
     if event is None or not event.get("event_id"):
         return None
     return str(event["event_id"]), str(event.get("level") or "error")
+
+
+def _events_of(envelope: Envelope) -> dict[str, str]:
+    """Return {event id: level} of the error or message events in ``envelope``."""
+    return dict(found for item in envelope.items if (found := _event_of(item)) is not None)
 
 
 class _TransportWatch:
@@ -86,11 +82,6 @@ class _TransportWatch:
         transport.kill = self.kill  # type: ignore[method-assign]
         if self._original_dropped is not None:
             transport.on_dropped_event = self.on_dropped_event  # type: ignore[attr-defined]
-
-    @property
-    def closed(self) -> bool:
-        """Whether the client closed this transport."""
-        return self._closed
 
     def capture_envelope(self, envelope: Envelope) -> None:
         """Queue ``envelope``, remembering its events until they are settled."""
