@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import sentry_sdk
 from sentry_sdk.scope import add_global_event_processor
@@ -28,23 +28,24 @@ if TYPE_CHECKING:
     from sentry_sdk._types import Event
 
 EventHook = Callable[[Any, Any], Any]
-Scrub = Callable[[dict[str, Any]], dict[str, Any]]
 
 
 class ScrubLast:
     """A ``before_send`` (or ``before_send_transaction``, ``before_send_log``) that scrubs
     what is about to be sent, runs the app's own hook, and scrubs what that returns."""
 
-    def __init__(self, app_hook: EventHook | None, scrub: Scrub) -> None:
+    def __init__(self, app_hook: EventHook | None, what: Literal["event", "log"]) -> None:
         self.app_hook = app_hook
-        self._scrub = scrub
+        # A name, not a bound method: the client's options stay as picklable as they were.
+        self._what = what
 
     def __call__(self, event: Any, hint: Any) -> Any:
-        scrubbed = self._scrub(event)
+        scrub = SCRUBBER.log if self._what == "log" else SCRUBBER.event
+        scrubbed = scrub(event)
         if self.app_hook is None:
             return scrubbed
         returned = self.app_hook(scrubbed, hint)
-        return None if returned is None else self._scrub(returned)
+        return None if returned is None else scrub(returned)
 
 
 def take_in_hand(client: Any) -> None:
@@ -55,13 +56,13 @@ def take_in_hand(client: Any) -> None:
     options = client.options
     for name in ("before_send", "before_send_transaction"):
         if not isinstance(options.get(name), ScrubLast):
-            options[name] = ScrubLast(options.get(name), SCRUBBER.event)
+            options[name] = ScrubLast(options.get(name), "event")
     if not isinstance(options.get("before_send_log"), ScrubLast):
         # Sentry logs (``enable_logs``); older SDKs read the hook from ``_experiments``.
         app_hook = options.get("before_send_log") or (options.get("_experiments") or {}).get(
             "before_send_log"
         )
-        options["before_send_log"] = ScrubLast(app_hook, SCRUBBER.log)
+        options["before_send_log"] = ScrubLast(app_hook, "log")
     watch_transport(client.transport)
     quiet_sentry_retries()
 
