@@ -13,7 +13,8 @@ from flask import Flask
 from pytest_httpserver import HTTPServer
 
 from flask_guard import FlaskGuard
-from flask_guard.redaction.scrubbing import FILTERED, Scrubber
+from flask_guard.redaction.scrubbing import Scrubber
+from flask_guard.redaction.shapes import FILTERED
 from flask_guard.testing import SentryIngest
 
 from ..conftest import error_of, make_app
