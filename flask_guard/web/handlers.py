@@ -13,16 +13,16 @@ from __future__ import annotations
 import logging
 import re
 import weakref
-from collections.abc import Callable
+from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, cast
 
 from flask import Flask, has_request_context, request
 from flask import Request as FlaskRequest
 from werkzeug.exceptions import HTTPException, InternalServerError
-from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.sansio.response import Response
 from werkzeug.wrappers import Request
 
+from ..compat.flask import error_handler_for
 from ..config.keys import ErrorFormat, JsonErrors, LogTracebacks
 from ..errors.bodies import (
     ENVELOPE_MIMETYPE,
@@ -44,6 +44,7 @@ from ..logs.error_lines import install_error_ids_on, log_error
 from ..sentry.setup import SentryReporter
 from ..signals import error_handled, send_safely
 from .error_page import HTML_MIMETYPE, html_page, wants_json
+from .flask_hooks import hook_errors
 from .request_id import ENVIRON_KEY, current_request_id
 
 if TYPE_CHECKING:
@@ -109,7 +110,7 @@ class ErrorResponder:
             return False
         app = self._app()
         assert app is not None  # a request of the app is running
-        handler = app._find_error_handler(InternalServerError(), request.blueprints)
+        handler = error_handler_for(app, InternalServerError(), request.blueprints)
         return handler is not None and handler != self.handle
 
     def note(self, error: Exception) -> None:
@@ -288,23 +289,11 @@ def install_error_handler(
     An :class:`Exception` handler the app registered already is kept: it answers everything.
     """
     responder = ErrorResponder(app, error_format, json_errors, tracebacks, reporter, expose_names)
-    if Exception not in app.error_handler_spec[None][None]:
+    if error_handler_for(app, Exception()) is None:
         app.register_error_handler(Exception, responder.handle)
-    _wrap(app, "handle_user_exception", responder.note)
-    _wrap(app, "handle_exception", responder.unexpected)
+    hook_errors(app, responder)
     install_error_ids_on(app.logger)
     return responder
-
-
-def _wrap(app: Flask, name: str, first: Callable[[Exception], None]) -> None:
-    """Make ``app.<name>(error)`` call ``first(error)`` before Flask's own method."""
-    original: Callable[[Exception], Any] = getattr(app, name)
-
-    def wrapped(error: Exception) -> Any:
-        first(error)
-        return original(error)
-
-    setattr(app, name, wrapped)
 
 
 def _current_request() -> FlaskRequest:
@@ -328,7 +317,10 @@ def _escaped_path(environ: WSGIEnvironment) -> str:
 
 def _code(status: int) -> str:
     """Return the envelope code of a status: 401 -> ``"UNAUTHORIZED"``."""
-    name = HTTP_STATUS_CODES.get(status, "Error").upper().replace("'", "")
+    try:
+        name = HTTPStatus(status).phrase.upper().replace("'", "")
+    except ValueError:
+        name = "ERROR"
     return re.sub(r"[^A-Z0-9]+", "_", name).strip("_")
 
 
