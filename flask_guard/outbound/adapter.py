@@ -11,6 +11,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ReadTimeoutError
 
 from ..breaker.breaker import CircuitBreaker
+from ..compat.requests import set_content
 from ..errors.exceptions import DeadlineExceeded, UpstreamServerError, upstream_host
 from ..errors.upstream import ResponseTooLarge, TotalTimeout
 from ..resilience.bulkhead import Bulkhead
@@ -148,7 +149,7 @@ class GuardedAdapter(HTTPAdapter):
         if limit is None:
             response.content  # noqa: B018 - read it now, inside the deadline and the bulkhead
         else:
-            response._content = _read_at_most(response, limit)
+            set_content(response, _read_at_most(response, limit))
         if (late := past_deadline(response.request)) is not None:
             # Shut down mid-body: a body without a length looks complete, yet is cut.
             raise late

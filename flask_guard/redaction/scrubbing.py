@@ -22,7 +22,7 @@ from sentry_sdk.scope import add_global_event_processor
 from .names import SecretNames
 
 if TYPE_CHECKING:
-    from sentry_sdk._types import Event
+    from sentry_sdk.types import Event
 
 FILTERED = "[Filtered]"
 

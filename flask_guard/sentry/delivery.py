@@ -25,11 +25,13 @@ from typing import TYPE_CHECKING, Any
 
 import sentry_sdk
 from sentry_sdk.scope import add_global_event_processor
-from sentry_sdk.transport import HttpTransport, Transport
+from sentry_sdk.transport import Transport
+
+from ..compat.sentry import AnsweredTransport
 
 if TYPE_CHECKING:
-    from sentry_sdk._types import Event
     from sentry_sdk.envelope import Envelope, Item
+    from sentry_sdk.types import Event
 
 _log = logging.getLogger("flask_guard.sentry_delivery")
 
@@ -147,7 +149,7 @@ def note_loss(
         LOST.lost(reason, None, quantity)
 
 
-class GuardTransport(HttpTransport):
+class GuardTransport(AnsweredTransport):
     """The SDK's HTTP transport, accounting for every error event it does not deliver.
 
     It also keeps the ids of the error events it has queued but not yet settled: when the
@@ -198,14 +200,14 @@ class GuardTransport(HttpTransport):
                 self._unsettled.pop(str(event.get("event_id")), None)
         note_loss(reason, data_category, item, quantity)
 
-    def _handle_response(self, response: Any, envelope: Envelope | None) -> None:
-        super()._handle_response(response=response, envelope=envelope)
+    def answered(self, status: int, envelope: Envelope | None) -> None:
+        """Settle ``envelope``; account for a rate-limited one, count a delivered event."""
         self._settle(envelope)
-        if response.status == 429 and envelope is not None:
+        if status == 429 and envelope is not None:
             # The SDK leaves this loss to Sentry's own books; the operator hears of it here.
             for item in envelope.items:
                 note_loss("rate_limited", item=item)
-        elif 200 <= response.status < 300 and envelope is not None and envelope.get_event():
+        elif 200 <= status < 300 and envelope is not None and envelope.get_event():
             LOST.delivered()
 
     def flush(self, timeout: float, callback: Any = None) -> None:

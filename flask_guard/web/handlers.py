@@ -203,6 +203,7 @@ class ErrorResponder:
         An error still unreported when this one escaped (the app's 500 handler failing on
         it) lends it its id: one event, in which this exception has the first one chained.
         """
+        error = _sole_error(error)
         record = request_error(environ)
         if record.cause is not error:
             if record.error_id is None or record.captured:
@@ -322,6 +323,18 @@ def _code(status: int) -> str:
     except ValueError:
         name = "ERROR"
     return re.sub(r"[^A-Z0-9]+", "_", name).strip("_")
+
+
+def _sole_error(error: Exception) -> Exception:
+    """Return the one error inside Flask's teardown groups, or ``error`` itself.
+
+    From Flask 3.2 on, errors of teardown functions escape in an ``ExceptionGroup`` (one per
+    context, nested); the log line, the Sentry event and its grouping stay those of the
+    app's own error, as with earlier releases. A group of several errors is kept whole.
+    """
+    while isinstance(error, ExceptionGroup) and len(error.exceptions) == 1:
+        error = error.exceptions[0]
+    return error
 
 
 def _original(error: Exception) -> BaseException:
