@@ -14,7 +14,8 @@ cd "$(dirname "$0")/.."
 
 flask_src="${1:-${FLASK_SRC:-}}"
 werkzeug_src="${2:-${WERKZEUG_SRC:-}}"
-venv="${3:-${GUARD_UPSTREAM_VENV:-$(mktemp -d)/venv}}"
+logs="$(mktemp -d)"
+venv="${3:-${GUARD_UPSTREAM_VENV:-$logs/venv}}"
 if [[ -z "$flask_src" || -z "$werkzeug_src" ]]; then
     echo "usage: $0 FLASK_CHECKOUT WERKZEUG_CHECKOUT [VENV] (or FLASK_SRC, WERKZEUG_SRC)" >&2
     exit 2
@@ -51,16 +52,16 @@ filters=(-W "ignore:The 'HTTP_STATUS_CODES' data is deprecated:DeprecationWarnin
 
 echo "== the whole suite"
 suite_status=0
-"$venv/bin/python" -m pytest -q -p no:cacheprovider "${filters[@]}" | tee "$venv/../suite.log" \
+"$venv/bin/python" -m pytest -q -p no:cacheprovider "${filters[@]}" | tee "$logs/suite.log" \
     || suite_status=$?
 
 echo "== the demo walk (tests/test_sample_app.py)"
 demo_status=0
 "$venv/bin/python" -m pytest -q -p no:cacheprovider "${filters[@]}" tests/test_sample_app.py \
-    | tee "$venv/../demo.log" || demo_status=$?
+    | tee "$logs/demo.log" || demo_status=$?
 
 echo "== tried: $versions"
 echo "   flask at $(commit_of "$flask_src"), werkzeug at $(commit_of "$werkzeug_src")"
-echo "   suite: $(tail -n 1 "$venv/../suite.log")"
-echo "   demo walk: $(tail -n 1 "$venv/../demo.log")"
+echo "   suite: $(tail -n 1 "$logs/suite.log")"
+echo "   demo walk: $(tail -n 1 "$logs/demo.log")"
 exit $((suite_status || demo_status))

@@ -5,7 +5,8 @@ Flask's own handling stays in charge: the guard's handler is registered for
 :class:`Exception` at app level, so every handler of the app (by status code, by a more
 specific class, on a blueprint) is found first; an unexpected exception is handed back to
 Flask's ``handle_exception`` (``got_request_exception``, ``app.log_exception``,
-``PROPAGATE_EXCEPTIONS``, then the app's 500 handler if it has one).
+``PROPAGATE_EXCEPTIONS``, then the app's 500 handler if it has one). What the guard does
+inside Flask's handling comes through the subclass made for the app (:mod:`.flask_hooks`).
 """
 
 from __future__ import annotations

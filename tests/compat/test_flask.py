@@ -145,3 +145,38 @@ def test_an_app_without_hooks_behaves_as_flask(propagate: bool) -> None:
             app.test_client().get("/")
     else:
         assert app.test_client().get("/").status_code == 500
+
+
+class LedgerError(Exception):
+    pass
+
+
+@pytest.mark.parametrize(
+    ("raised", "logged"),
+    [
+        (
+            ExceptionGroup("request", [ExceptionGroup("ctx", [LedgerError("rollback")])]),
+            "LedgerError",
+        ),
+        (ExceptionGroup("request", [LedgerError("a"), LedgerError("b")]), "ExceptionGroup"),
+    ],
+)
+def test_a_teardown_group_of_one_error_is_logged_as_that_error(
+    caplog: pytest.LogCaptureFixture, raised: ExceptionGroup[Exception], logged: str
+) -> None:
+    # Flask 3.2 wraps teardown errors in groups like the first; earlier releases do not.
+    app = Flask(__name__)
+    FlaskGuard(app)
+
+    @app.get("/ok")
+    def ok() -> str:
+        return "ok"
+
+    @app.teardown_request
+    def close_session(error: BaseException | None) -> None:
+        raise raised
+
+    with caplog.at_level("ERROR", logger="flask_guard.handlers"):
+        assert app.test_client().get("/ok").status_code == 500
+    [line] = [r.getMessage() for r in caplog.records if r.name == "flask_guard.handlers"]
+    assert f"answered 500 INTERNAL_SERVER_ERROR: {logged}" in line
