@@ -35,8 +35,8 @@ python3.11 -m venv "$venv"
 "$venv/bin/python" -m pip install --quiet --upgrade pip
 "$venv/bin/python" -m pip install --quiet "$werkzeug_src" "$flask_src"
 "$venv/bin/python" -m pip install --quiet -e '.[test]'
-versions="$("$venv/bin/python" -c 'from importlib.metadata import version as v
-print(f"flask {v(\"flask\")}, werkzeug {v(\"werkzeug\")}, sentry-sdk {v(\"sentry-sdk\")}")')"
+versions="$("$venv/bin/python" -c 'from importlib.metadata import version
+print(", ".join(f"{name} {version(name)}" for name in ("flask", "werkzeug", "sentry-sdk")))')"
 
 export GUARD_REQUIRE_REDIS="${GUARD_REQUIRE_REDIS:-1}"
 export GUARD_TEST_REDIS="${GUARD_TEST_REDIS:-redis://127.0.0.1:6379/15}"
