@@ -5,7 +5,10 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-PACKAGE = Path(__file__).parents[2] / "flask_guard"
+import flask_guard
+
+# The package under test: the sources, or the installed wheel when the sdist's tests run.
+PACKAGE = Path(flask_guard.__file__).parent
 
 # werkzeug documents LocalProxy._get_current_object as its public way to unwrap a proxy;
 # the guard's own markers on functions it made start with _flask_guard_.
