@@ -73,6 +73,8 @@ def _make(base: type[Flask]) -> type[Flask]:
         warnings.simplefilter("ignore", DeprecationWarning)
 
         class Guarded(base):  # type: ignore[valid-type,misc]
+            # ``ctx`` stays unannotated: Flask 3.2 takes such an override for the new
+            # signature; from 3.0 to 3.1 it receives the exception itself.
             def handle_user_exception(self, ctx, *args, **kwargs):  # type: ignore[no-untyped-def]
                 hooks, error = _hooks_and_error(self.extensions, ctx, args, kwargs)
                 if hooks is not None and error is not None:
