@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from ..compat.requests import set_content
 from ..errors.exceptions import BulkheadFullError, CircuitOpenError, upstream_host
 from ..logs.error_lines import describe
 from ..signals import send_safely, stale_served
@@ -162,7 +163,7 @@ def _rebuilt(
     response.headers = CaseInsensitiveDict(kept.headers)
     response.headers["Age"] = str(int(age))
     response.headers["Warning"] = '110 - "Response is Stale"'
-    response._content = kept.content
+    set_content(response, kept.content)
     response.encoding = kept.encoding
     response.url = kept.url
     response.request = request
