@@ -14,3 +14,8 @@ import requests
 def set_content(response: requests.Response, content: bytes) -> None:
     """Make ``content`` the body of ``response`` (``.content``, ``.text``, ``.json()``)."""
     response._content = content
+
+
+def body_was_read(response: requests.Response) -> bool:
+    """Return whether the body of ``response`` is read (not a stream still open)."""
+    return bool(response._content_consumed)
