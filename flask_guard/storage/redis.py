@@ -178,7 +178,8 @@ class RedisStorage:
                 self._outages += 1
         if first:
             hint = ""
-            if isinstance(error, redis.exceptions.AskError):  # MOVED is an AskError
+            # MOVED is an AskError in newer redis-py releases, a plain ResponseError in 5.0.
+            if isinstance(error, redis.exceptions.AskError) or str(error).startswith("MOVED "):
                 hint = "; this is a Redis Cluster node: give a redis+cluster:// URL"
             _log.warning(
                 "Redis is unreachable (%s%s); circuit breakers go on with local state",
