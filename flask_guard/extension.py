@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import sys
 import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
@@ -98,6 +99,10 @@ class FlaskGuard:
             app, config.error_format, config.json_errors, config.log_tracebacks, reporter
         )
         app.wsgi_app = GuardMiddleware(app, app.wsgi_app, policy, responder)  # type: ignore[method-assign]
+        if "opentelemetry" in sys.modules:  # the application uses OpenTelemetry
+            from .tracing.otel import install_otel
+
+            install_otel(app)
         if config.health_path is not None:
             install_health(
                 app, config.health_path, config.health_critical_breakers, config.health_token

@@ -15,6 +15,7 @@ from ..errors.exceptions import DeadlineExceeded, UpstreamServerError, upstream_
 from ..errors.upstream import ResponseTooLarge, TotalTimeout
 from ..resilience.bulkhead import Bulkhead
 from ..resilience.request_budget import REQUEST_TIMEOUT_HEADER, check_time_left
+from ..tracing.context import add_trace_headers
 from ..web.request_id import current_request_id
 from .http_retry import GuardRetry
 from .pools import CURRENT_CALL, POOL_CLASSES, HostCache
@@ -79,6 +80,7 @@ class GuardedAdapter(HTTPAdapter):
             request_id = current_request_id()
             if request_id is not None:
                 headers[self._request_id_header] = request_id
+        add_trace_headers(headers)
         call = CURRENT_CALL.get()
         if call is not None and check_time_left("an outgoing call") is not None:
             headers[REQUEST_TIMEOUT_HEADER] = f"{max(call.left(), 0.001):.3f}"

@@ -17,8 +17,6 @@ import threading
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
-from sentry_sdk.scope import add_global_event_processor
-
 from .names import SecretNames
 
 if TYPE_CHECKING:
@@ -113,6 +111,8 @@ _install_lock = threading.Lock()
 def install_scrubbing(extra: Iterable[str]) -> None:
     """Scrub every Sentry event of the process, now or once a client starts; add ``extra``
     (``GUARD_SENTRY_SCRUB_FIELDS``) to the name patterns."""
+    from sentry_sdk.scope import add_global_event_processor  # JSON log lines scrub without it
+
     global _installed
     SCRUBBER.add(extra)
     with _install_lock:

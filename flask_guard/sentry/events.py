@@ -34,6 +34,8 @@ from ..errors.record import known_error
 from ..errors.report import ErrorReport
 from ..redaction.scrubbing import install_scrubbing
 from ..signals import breaker_state_changed, retry_attempted
+from ..tracing.context import span_ids_of
+from ..tracing.sentry_link import trace_context
 from .delivery import GuardTransport, quiet_sentry_retries, watch_clients
 
 if TYPE_CHECKING:
@@ -149,7 +151,10 @@ class EventSender:
                 "http.method": incoming.method,
             }
             event["request"] = self._request_data(incoming)
-            event["contexts"] = {"circuit_breakers": _BREAKERS.context()}
+            event["contexts"] = {
+                "circuit_breakers": _BREAKERS.context(),
+                "trace": trace_context(span_ids_of(environ)),  # links it to the trace
+            }
             crumbs = _BREAKERS.crumbs() + incoming.environ.get(_REQUEST_CRUMBS, [])
             event["breadcrumbs"] = {"values": crumbs}
             if isinstance(error, ApiError):

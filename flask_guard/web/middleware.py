@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors.record import STATUS_REPORT_KEY
 from ..sentry.setup import enter_request_scope
+from ..tracing.context import TRACEPARENT_KEY, TRACERESPONSE_HEADER, trace_response
 from .handlers import ERROR_ID_HEADER, ErrorResponder
 from .request_body import guard_request_body
 from .request_id import (
@@ -124,6 +125,8 @@ class GuardMiddleware:
                 has_error_id = True
         if not own_id:
             headers.append((self._header, environ[ENVIRON_KEY]))
+        if TRACEPARENT_KEY in environ:  # a caller taking part in a trace learns who answered
+            headers.append((TRACERESPONSE_HEADER, trace_response(environ)))
         if status[0] >= "4" and not has_error_id and STATUS_REPORT_KEY not in environ:
             self._responder.finish(environ, int(status[:3]), headers)
         if cors:

@@ -12,6 +12,8 @@ from flask import Flask, current_app, has_request_context
 from flask import request as flask_request
 from flask.ctx import _AppCtxGlobals
 
+from ..tracing.context import UNTRUSTED_KEY, current_span_ids, record_trace_ids
+
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
 
@@ -66,6 +68,8 @@ class RequestIdPolicy:
         request_id = environ.get(self._environ_header) if self._trust_incoming else None
         if request_id is None or SAFE_REQUEST_ID.fullmatch(request_id) is None:
             request_id = new_request_id()
+            if not self._trust_incoming:
+                environ[UNTRUSTED_KEY] = True  # nor its traceparent
         environ[ENVIRON_KEY] = request_id
         return request_id
 
@@ -98,7 +102,8 @@ def with_request_id_on_g(app: Flask) -> None:
 
 
 class _RequestIdGlobals(_AppCtxGlobals):
-    """``g`` with ``request_id``: set when made for a request, else the current id."""
+    """``g`` with ``request_id``: set when made for a request, else the current id; and
+    ``trace_id`` and ``span_id``, made on first use."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -112,6 +117,8 @@ class _RequestIdGlobals(_AppCtxGlobals):
             request_id = current_request_id()
             if request_id is not None:
                 return request_id
+        elif name in ("trace_id", "span_id") and (ids := current_span_ids()) is not None:
+            return getattr(ids, name)
         return super().__getattr__(name)
 
 
@@ -127,17 +134,20 @@ def forget_pending_request_id(token: object) -> None:
 
 
 class RequestIdFilter(logging.Filter):
-    """Put ``request_id`` on every record it sees: the current id, or ``-`` outside a request.
+    """Put ``request_id``, ``trace_id`` and ``span_id`` on every record it sees: the current
+    ones, or ``-`` outside a request.
 
-    Attach it to your handlers so that ``%(request_id)s`` works in any format::
+    Attach it to your handlers so that ``%(request_id)s`` and ``%(trace_id)s`` work in any
+    format::
 
         handler.addFilter(RequestIdFilter())
 
-    A ``request_id`` the caller passed through ``extra=`` is kept.
+    Ids the caller passed through ``extra=`` are kept.
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
-        """Add ``request_id`` to ``record``; never drop it."""
+        """Add the ids to ``record``; never drop it."""
         if not hasattr(record, "request_id"):
             record.request_id = current_request_id() or "-"
+        record.trace_id, record.span_id = record_trace_ids(record)
         return True
