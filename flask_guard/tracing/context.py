@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from collections.abc import MutableMapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from flask import has_request_context
 from flask import request as flask_request
@@ -69,7 +69,9 @@ def request_trace(environ: WSGIEnvironment) -> SpanIds:
 
 
 def _begin(environ: WSGIEnvironment) -> SpanIds:
-    incoming = None if UNTRUSTED_KEY in environ else parse_traceparent(environ.get(TRACEPARENT_KEY))
+    incoming = (
+        None if UNTRUSTED_KEY in environ else parse_traceparent(environ.get(TRACEPARENT_KEY))
+    )
     if incoming is None:
         return SpanIds(new_trace_id(), new_span_id())
     tracestate = parse_tracestate(environ.get(TRACESTATE_KEY))
@@ -134,7 +136,7 @@ def record_trace_ids(record: logging.LogRecord) -> tuple[str, str]:
     return ("-", "-") if ids is None else (ids.trace_id, ids.span_id)
 
 
-def add_trace_headers(headers: MutableMapping[str, str]) -> None:
+def add_trace_headers(headers: MutableMapping[str, Any]) -> None:
     """Add the trace headers of a call made now: a child ``traceparent`` (same trace and
     flags, the active span as its parent) and the ``tracestate`` to pass on.
 

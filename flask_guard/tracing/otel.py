@@ -15,7 +15,8 @@ import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
-from flask import Flask
+from flask import Flask, got_request_exception, has_request_context
+from flask import request as flask_request
 from opentelemetry import metrics, trace
 from opentelemetry.trace import Status, StatusCode, format_span_id, format_trace_id
 
@@ -37,6 +38,8 @@ ERROR_CODE_ATTRIBUTE = "flask_guard.error_code"
 #: Attributes of the breaker span events and counters.
 BREAKER_NAME_ATTRIBUTE = "flask_guard.breaker.name"
 BREAKER_STATE_ATTRIBUTE = "flask_guard.breaker.state"
+# The exception Flask's handle_exception took, which it then gives the teardown functions.
+_UNEXPECTED_KEY = "flask_guard.unexpected"
 
 
 def active_span_ids() -> SpanIds | None:
@@ -80,6 +83,7 @@ class _Instruments:
         error_handled.connect(self.on_error, weak=False)
         breaker_state_changed.connect(self.on_transition, weak=False)
         breaker_call_rejected.connect(self.on_rejection, weak=False)
+        got_request_exception.connect(_note_unexpected, weak=False)
 
     def on_error(self, app: Flask, error: Exception, error_id: str, status: int) -> None:
         """Count the error; mark the active span: attributes, and for a 5xx the exception
@@ -97,7 +101,8 @@ class _Instruments:
         }
         span.set_attributes(attributes)
         if status >= 500:
-            span.record_exception(error, attributes=attributes, escaped=False)
+            if not _handed_to_flask(error):  # else the Flask instrumentation records it
+                span.record_exception(error, attributes=attributes, escaped=False)
             span.set_status(Status(StatusCode.ERROR, code))
 
     def on_transition(
@@ -129,6 +134,16 @@ class _Instruments:
         span = trace.get_current_span()
         if span.is_recording():
             span.add_event("flask_guard.breaker.rejected", attributes)
+
+
+def _handed_to_flask(error: Exception) -> bool:
+    """Return whether ``error`` went to Flask's ``handle_exception`` (an unexpected error),
+    which passes it to the teardown functions."""
+    return has_request_context() and flask_request.environ.get(_UNEXPECTED_KEY) is error
+
+
+def _note_unexpected(sender: object, exception: Exception, **extra: object) -> None:
+    flask_request.environ[_UNEXPECTED_KEY] = exception
 
 
 _instruments: _Instruments | None = None

@@ -47,7 +47,7 @@ _SDK: Otel | None = None
 
 
 @pytest.fixture
-def otel() -> Iterator[Otel]:
+def otel() -> Otel:
     """The OpenTelemetry SDK, set as the global tracer and meter providers once per process
     (OpenTelemetry allows no second one); its spans are cleared before each test."""
     global _SDK
@@ -60,7 +60,7 @@ def otel() -> Iterator[Otel]:
         metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))
         _SDK = Otel(exporter, reader, tracer_provider)
     _SDK.exporter.clear()
-    yield _SDK
+    return _SDK
 
 
 @pytest.fixture

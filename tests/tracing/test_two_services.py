@@ -19,8 +19,8 @@ def test_one_trace_id_joins_both_services_logs_headers_and_sentry_events(
             timeout=10,
         )
         assert response.status_code == 502
-        orders_line, = services.lines("orders")
-        payments_line, = services.lines("payments")
+        (orders_line,) = services.lines("orders")
+        (payments_line,) = services.lines("payments")
 
     orders_span = orders_line["span_id"]
     # Back to the client: the trace it sent, and the span that answered it.
@@ -32,7 +32,7 @@ def test_one_trace_id_joins_both_services_logs_headers_and_sentry_events(
     assert payments_line["card_number"] == "[Filtered]"
     # Payments was called as a child of the orders span, with the tracestate passed on,
     # and Sentry's own header names the same trace.
-    headers, = services.received
+    (headers,) = services.received
     assert headers["Traceparent"] == f"00-{TRACE_ID}-{orders_span}-01"
     assert headers["Tracestate"] == "congo=t61rcWkgMzE"
     assert headers["Sentry-Trace"].startswith(f"{TRACE_ID}-{orders_span}")
@@ -57,8 +57,8 @@ def test_a_trace_started_by_the_first_service_reaches_the_second(
 ) -> None:
     with two_services(SENTRY_DSN=sentry_ingest.dsn) as services:
         response = requests.post(f"{services.orders_url}/orders/7/pay", timeout=10)
-        orders_line, = services.lines("orders")
-        payments_line, = services.lines("payments")
+        (orders_line,) = services.lines("orders")
+        (payments_line,) = services.lines("payments")
     trace_id = orders_line["trace_id"]
     assert payments_line["trace_id"] == trace_id
     assert services.received[0]["Traceparent"] == f"00-{trace_id}-{orders_line['span_id']}-01"
