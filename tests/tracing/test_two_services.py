@@ -3,10 +3,15 @@ in both services' log lines, in the traceparent between them, in both Sentry eve
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 import requests
 
 from flask_guard.testing import SentryIngest
 from tests.tracing.services import PARENT_ID, TRACE_ID, TRACEPARENT, two_services
+
+ROOT = Path(__file__).parent.parent.parent
 
 
 def test_one_trace_id_joins_both_services_logs_headers_and_sentry_events(
@@ -65,3 +70,42 @@ def test_a_trace_started_by_the_first_service_reaches_the_second(
     assert "traceresponse" not in response.headers  # the client took no part in a trace
     event = sentry_ingest.wait_for(response.headers["X-Error-ID"])
     assert event["contexts"]["trace"]["trace_id"] == trace_id
+
+
+# Sentry sets its integrations up once per process: FlaskIntegration, which Sentry
+# performance needs, cannot start after a client without it ran, so this runs on its own.
+PERFORMANCE_ON = """
+import sys
+
+sys.path.insert(0, {root!r})
+
+import requests
+
+from tests.conftest import sentry_ingest
+from tests.tracing.services import two_services
+
+
+def test_performance_on(sentry_ingest):
+    config = {{"SENTRY_DSN": sentry_ingest.dsn, "GUARD_SENTRY_TRACES_SAMPLE_RATE": 1.0}}
+    with two_services(**config) as services:
+        response = requests.post(f"{{services.orders_url}}/orders/7/pay", timeout=10)
+        (orders_line,) = services.lines("orders")
+        (payments_line,) = services.lines("payments")
+    trace_id, orders_span = orders_line["trace_id"], orders_line["span_id"]
+    assert payments_line["trace_id"] == trace_id
+    (headers,) = services.received
+    assert headers["Traceparent"] == f"00-{{trace_id}}-{{orders_span}}-01"
+    assert headers["Sentry-Trace"].startswith(f"{{trace_id}}-")
+    assert f"sentry-trace_id={{trace_id}}" in headers["Baggage"]
+    for error_id in (response.headers["X-Error-ID"], services.upstream_error_ids[0]):
+        event = sentry_ingest.wait_for(error_id)
+        assert event["contexts"]["trace"]["trace_id"] == trace_id
+"""
+
+
+def test_with_sentry_performance_on_its_transaction_is_the_span_every_header_names(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(test_performance_on=PERFORMANCE_ON.format(root=str(ROOT)))
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q")
+    result.assert_outcomes(passed=1)
