@@ -8,6 +8,8 @@ Goal: guard + instrumentation / instrumentation alone <= 1.05 on the happy path.
 
 from __future__ import annotations
 
+from bench_requests import make_app, wsgi_call
+from flask import Flask
 from opentelemetry import metrics, trace
 from opentelemetry.instrumentation.flask import FlaskInstrumentor
 from opentelemetry.sdk.metrics import MeterProvider
@@ -15,7 +17,6 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
 
 from _timing import best_per_call, parse_args
-from bench_requests import make_app, wsgi_call
 
 GOAL = 1.05
 TRACEPARENT = [("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")]
@@ -29,16 +30,17 @@ def main() -> None:
     trace.set_tracer_provider(tracer_provider)
     metrics.set_meter_provider(MeterProvider(metric_readers=[InMemoryMetricReader()]))
 
-    def instrumented(guarded: bool) -> object:
+    def instrumented(guarded: bool) -> Flask:
         app = make_app(guarded)
-        FlaskInstrumentor().instrument_app(app, tracer_provider=tracer_provider)  # type: ignore[no-untyped-call]
+        instrumentor = FlaskInstrumentor()
+        instrumentor.instrument_app(app, tracer_provider=tracer_provider)  # type: ignore[no-untyped-call]
         return app
 
     subjects = {
-        "instrumented Flask": wsgi_call(instrumented(False), []),  # type: ignore[arg-type]
-        "instrumented + guard": wsgi_call(instrumented(True), []),  # type: ignore[arg-type]
-        "instrumented + guard, traceparent": wsgi_call(instrumented(True), TRACEPARENT),  # type: ignore[arg-type]
-        "instrumented Flask, traceparent": wsgi_call(instrumented(False), TRACEPARENT),  # type: ignore[arg-type]
+        "instrumented Flask": wsgi_call(instrumented(False), []),
+        "instrumented + guard": wsgi_call(instrumented(True), []),
+        "instrumented + guard, traceparent": wsgi_call(instrumented(True), TRACEPARENT),
+        "instrumented Flask, traceparent": wsgi_call(instrumented(False), TRACEPARENT),
     }
     best = best_per_call(subjects, calls, rounds)
     alone = best["instrumented Flask"]
