@@ -160,20 +160,62 @@ def test_breaker_transitions_and_rejections_are_span_events_and_counted(
     ) in otel.points("flask_guard.breaker.rejections")
 
 
-def test_errors_and_request_durations_go_through_the_otel_metrics_api(
+def count(otel: Otel, name: str, attributes: dict[str, object]) -> float:
+    return sum(value for found, value in otel.points(name) if found == attributes)
+
+
+def test_errors_are_counted_through_the_otel_metrics_api(
     otel: Otel, instrumented: list[Flask]
 ) -> None:
-    def count(name: str, attributes: dict[str, object]) -> float:
-        return sum(v for a, v in otel.points(name) if a == attributes)
-
     not_found = {"error.type": "NOT_FOUND", "http.response.status_code": 404}
-    timed = {"http.request.method": "GET", "http.response.status_code": 404}
-    errors_before = count("flask_guard.errors", not_found)
-    timed_before = count("flask_guard.request.duration", timed)
+    before = count(otel, "flask_guard.errors", not_found)
     app, _ = otel_app(otel, instrumented)
     app.test_client().get("/missing")
-    assert count("flask_guard.errors", not_found) == errors_before + 1
-    assert count("flask_guard.request.duration", timed) == timed_before + 1
+    assert count(otel, "flask_guard.errors", not_found) == before + 1
+
+
+def test_requests_are_timed_through_the_otel_metrics_api_when_nothing_else_times_them(
+    otel: Otel,
+) -> None:
+    timed = {"http.request.method": "GET", "http.response.status_code": 404}
+    before = count(otel, "flask_guard.request.duration", timed)
+    app = make_app()
+    FlaskGuard(app)
+    app.test_client().get("/nowhere")
+    assert count(otel, "flask_guard.request.duration", timed) == before + 1
+
+
+def test_a_request_the_flask_instrumentation_times_is_not_timed_twice(
+    otel: Otel, instrumented: list[Flask]
+) -> None:
+    timed = {"http.request.method": "GET", "http.response.status_code": 404}
+    before = count(otel, "flask_guard.request.duration", timed)
+    app, _ = otel_app(otel, instrumented)
+    app.test_client().get("/missing")
+    assert count(otel, "flask_guard.request.duration", timed) == before
+
+
+def test_the_flask_instrumentation_still_marks_the_requests_it_times(
+    otel: Otel, instrumented: list[Flask]
+) -> None:
+    from importlib.metadata import version
+
+    from flask import request
+
+    from flask_guard.tracing.otel import FLASK_INSTRUMENTATION_KEY
+
+    app, _ = otel_app(otel, instrumented)
+
+    @app.get("/marked")
+    def marked() -> dict[str, bool]:
+        return {"marked": FLASK_INSTRUMENTATION_KEY in request.environ}
+
+    found = app.test_client().get("/marked").get_json()["marked"]
+    assert found, (
+        "opentelemetry-instrumentation-flask "
+        f"{version('opentelemetry-instrumentation-flask')} no longer sets "
+        f"environ[{FLASK_INSTRUMENTATION_KEY!r}]"
+    )
 
 
 def test_two_instrumented_services_share_one_trace_in_spans_logs_and_sentry(
