@@ -38,8 +38,8 @@ ERROR_CODE_ATTRIBUTE = "flask_guard.error_code"
 #: Attributes of the breaker span events and counters.
 BREAKER_NAME_ATTRIBUTE = "flask_guard.breaker.name"
 BREAKER_STATE_ATTRIBUTE = "flask_guard.breaker.state"
-#: The environ key where opentelemetry-instrumentation-flask (0.48b0 to 0.66b1 at least)
-#: keeps the start time of a request it times.
+#: The environ key where opentelemetry-instrumentation-flask (checked with 0.66b1; a test
+#: names the version that stops setting it) keeps the start time of a request it times.
 FLASK_INSTRUMENTATION_KEY = "opentelemetry-flask.starttime_key"
 # The exception Flask's handle_exception took, which it then gives the teardown functions.
 _UNEXPECTED_KEY = "flask_guard.unexpected"
