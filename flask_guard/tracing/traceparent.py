@@ -1,4 +1,4 @@
-"""W3C Trace Context headers, parsed and formatted: pure functions, no I/O, no request globals.
+"""W3C Trace Context headers, parsed and formatted: no I/O, no request globals.
 
 ``traceparent`` is ``<version>-<trace id>-<parent id>-<flags>``: 2, 32, 16 and 2 lowercase hex
 digits. Version ``ff`` is invalid; version ``00`` has exactly these four fields, a later
@@ -9,9 +9,10 @@ unchanged; a malformed one is dropped whole (the W3C lets a parser discard it).
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
+
+from .ids import random_hex
 
 #: The version this module writes, and the only one whose layout it knows exactly.
 VERSION = "00"
@@ -96,11 +97,9 @@ def parse_tracestate(value: str | None) -> str | None:
 
 def new_trace_id() -> str:
     """Return a random trace id: 32 lowercase hex digits, never all zero."""
-    trace_id = os.urandom(16).hex()
-    return trace_id if trace_id != _ZERO_TRACE_ID else new_trace_id()
+    return random_hex(32)
 
 
 def new_span_id() -> str:
     """Return a random span id: 16 lowercase hex digits, never all zero."""
-    span_id = os.urandom(8).hex()
-    return span_id if span_id != _ZERO_PARENT_ID else new_span_id()
+    return random_hex(16)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import re
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, cast
@@ -13,6 +12,7 @@ from flask import request as flask_request
 from flask.ctx import _AppCtxGlobals
 
 from ..tracing.context import UNTRUSTED_KEY, current_span_ids, record_trace_ids
+from ..tracing.ids import random_hex
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
@@ -28,7 +28,7 @@ _EXTENSION_KEY = "guard.request_id"
 
 def new_request_id() -> str:
     """Return a new random request id of 32 lowercase hex characters."""
-    return os.urandom(16).hex()
+    return random_hex(32)
 
 
 def current_request_id() -> str | None:

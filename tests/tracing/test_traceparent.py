@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import multiprocessing.queues
+import random
+
 import pytest
 
 from flask_guard.tracing.traceparent import (
@@ -125,3 +129,20 @@ def test_new_ids_are_lowercase_hex_of_the_right_length_and_differ() -> None:
         assert parse_traceparent(f"00-{trace_id}-{PARENT_ID}-01") is not None
     for span_id in span_ids:
         assert parse_traceparent(f"00-{TRACE_ID}-{span_id}-01") is not None
+
+
+def _send_id(queue: multiprocessing.queues.Queue[str]) -> None:
+    queue.put(new_trace_id())
+
+
+def test_forked_workers_make_different_ids_even_when_the_app_seeds_random() -> None:
+    random.seed(42)  # an application making its own randomness reproducible
+    context = multiprocessing.get_context("fork")
+    queue: multiprocessing.queues.Queue[str] = context.Queue()
+    workers = [context.Process(target=_send_id, args=(queue,)) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    ids = {queue.get(timeout=30) for _ in workers}
+    for worker in workers:
+        worker.join()
+    assert len(ids) == 2
