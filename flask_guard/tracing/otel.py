@@ -10,6 +10,7 @@ that does nothing).
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -29,7 +30,9 @@ from .context import SpanIds
 
 if TYPE_CHECKING:
     from _typeshed import OptExcInfo
-    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
+
+_log = logging.getLogger(__name__)
 
 #: Span attributes the guard sets on the span of a request that ended in an error.
 ERROR_ID_ATTRIBUTE = "flask_guard.error_id"
@@ -160,7 +163,7 @@ def install_otel(app: Flask) -> None:
     with _lock:
         if _instruments is None:
             _instruments = _Instruments()
-    app.wsgi_app = _Timed(app.wsgi_app, _instruments.duration.record)  # type: ignore[method-assign]
+    app.wsgi_app = _Timed(app, _instruments.duration.record)  # type: ignore[method-assign]
 
 
 class _Timed:
@@ -169,11 +172,22 @@ class _Timed:
     ``http.server.request.duration`` says the same, and a second record would cost more than
     the rest of the guard."""
 
-    def __init__(self, wsgi_app: WSGIApplication, record: Callable[..., None]) -> None:
-        self.wsgi_app = wsgi_app
+    def __init__(self, app: Flask, record: Callable[..., None]) -> None:
+        self.wsgi_app = app.wsgi_app
+        self._name = app.name
         self._record = record
+        self._warned = False
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        if FLASK_INSTRUMENTATION_KEY in environ and not self._warned:
+            self._warned = True
+            _log.warning(
+                "OpenTelemetry's Flask instrumentation was applied to the app %r after "
+                "FlaskGuard: its server spans get no response status (the guard completes "
+                "the response after the span ends). Instrument the app before FlaskGuard(app) "
+                "or init_app.",
+                self._name,
+            )
         started = time.perf_counter()
         status = ["500"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import NoReturn
@@ -40,13 +40,18 @@ class Services:
 
 
 @contextmanager
-def two_services(**config: object) -> Iterator[Services]:
+def two_services(
+    prepare: Callable[[Flask], object] = lambda app: app, **config: object
+) -> Iterator[Services]:
     """Serve payments (its charge fails with a 500) and orders (whose pay view calls it
-    through ``guard.session`` and answers 502); log both through one JSON handler."""
+    through ``guard.session`` and answers 502); log both through one JSON handler.
+    ``prepare`` is applied to each app before the guard (an instrumentation)."""
     payments = make_app(**config)
+    prepare(payments)
     FlaskGuard(payments)
     with serving(payments) as payments_url:
         orders = make_app(**config)
+        prepare(orders)
         orders_guard = FlaskGuard(orders, http_retries=0)
         services = Services("", orders, payments)
 

@@ -39,9 +39,10 @@ def instrument(app: Flask, otel: Otel) -> Flask:
 
 
 def otel_app(otel: Otel, apps: list[Flask]) -> tuple[Flask, FlaskGuard]:
+    """Return an app instrumented, then guarded, as the docs say."""
     app = make_app()
-    guard = FlaskGuard(app)
     apps.append(instrument(app, otel))
+    guard = FlaskGuard(app)
 
     @app.get("/ids")
     def ids() -> dict[str, object]:
@@ -86,6 +87,26 @@ def test_the_guard_uses_the_active_spans_ids(otel: Otel, instrumented: list[Flas
     assert response.headers["traceresponse"] == f"00-{TRACE_ID}-{body['span_id']}-01"
 
 
+def test_the_server_span_gets_the_response_status(otel: Otel, instrumented: list[Flask]) -> None:
+    app, _ = otel_app(otel, instrumented)
+    app.test_client().get("/missing")
+    (span,) = server_spans(otel)
+    assert attrs(span)["http.status_code"] == 404
+
+
+def test_instrumenting_after_the_guard_is_warned_about(
+    otel: Otel, instrumented: list[Flask], caplog: pytest.LogCaptureFixture
+) -> None:
+    app = make_app()
+    FlaskGuard(app)
+    instrumented.append(instrument(app, otel))
+    client = app.test_client()
+    client.get("/nowhere")
+    client.get("/nowhere")
+    (warning,) = [r for r in caplog.records if r.name == "flask_guard.tracing.otel"]
+    assert "Instrument the app before FlaskGuard" in warning.getMessage()
+
+
 def test_the_guard_starts_no_span_of_its_own(otel: Otel, instrumented: list[Flask]) -> None:
     app, _ = otel_app(otel, instrumented)
     app.test_client().get("/missing")
@@ -115,7 +136,6 @@ def test_a_5xx_the_guard_answers_itself_is_recorded_as_an_exception_with_its_ids
     assert response.status_code == 503
     (span,) = server_spans(otel)
     assert span.status.status_code is StatusCode.ERROR
-    assert span.status.description == "SERVICE_UNAVAILABLE"
     (exception,) = [e for e in span.events if e.name == "exception"]
     assert attrs(exception)["exception.type"].endswith("ApiError")
     assert attrs(exception)["flask_guard.error_id"] == response.headers["X-Error-ID"]
@@ -226,8 +246,11 @@ def test_two_instrumented_services_share_one_trace_in_spans_logs_and_sentry(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO)
-    with two_services(SENTRY_DSN=sentry_ingest.dsn) as services:
-        instrumented.extend(instrument(app, otel) for app in (services.orders, services.payments))
+
+    def prepare(app: Flask) -> None:
+        instrumented.append(instrument(app, otel))
+
+    with two_services(prepare, SENTRY_DSN=sentry_ingest.dsn) as services:
         # The client is not instrumented: urllib3 alone, sending the trace it belongs to.
         response = urllib3.request(
             "POST", f"{services.orders_url}/orders/7/pay", headers={"traceparent": TRACEPARENT}
