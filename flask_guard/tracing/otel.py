@@ -168,19 +168,21 @@ def install_otel(app: Flask) -> None:
 
 class _Timed:
     """Record how long the wrapped WSGI app takes to start its response, by method and
-    status, unless OpenTelemetry's Flask instrumentation timed the request: its
-    ``http.server.request.duration`` says the same, and a second record would cost more than
-    the rest of the guard."""
+    status, until OpenTelemetry's Flask instrumentation is seen timing the app's requests:
+    its ``http.server.request.duration`` says the same, and a second record would cost more
+    than the rest of the guard."""
 
     def __init__(self, app: Flask, record: Callable[..., None]) -> None:
         self.wsgi_app = app.wsgi_app
         self._name = app.name
         self._record = record
-        self._warned = False
+        self._timed_elsewhere = False
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        if FLASK_INSTRUMENTATION_KEY in environ and not self._warned:
-            self._warned = True
+        if self._timed_elsewhere:
+            return self.wsgi_app(environ, start_response)
+        if FLASK_INSTRUMENTATION_KEY in environ:  # its wrapper runs before the guard's
+            self._timed_elsewhere = True
             _log.warning(
                 "OpenTelemetry's Flask instrumentation was applied to the app %r after "
                 "FlaskGuard: its server spans get no response status (the guard completes "
@@ -188,6 +190,7 @@ class _Timed:
                 "or init_app.",
                 self._name,
             )
+            return self.wsgi_app(environ, start_response)
         started = time.perf_counter()
         status = ["500"]
 
@@ -200,7 +203,9 @@ class _Timed:
         try:
             return self.wsgi_app(environ, start)
         finally:
-            if FLASK_INSTRUMENTATION_KEY not in environ:
+            if FLASK_INSTRUMENTATION_KEY in environ:
+                self._timed_elsewhere = True
+            else:
                 self._record(
                     time.perf_counter() - started,
                     {
