@@ -1,24 +1,33 @@
-"""Outgoing calls: robust_session vs requests.Session, retry_with_backoff vs tenacity.
+"""Outgoing calls: robust_session vs requests.Session, the guarded httpx client vs
+httpx.AsyncClient, retry_with_backoff vs tenacity.
 
 Run: ``python benchmarks/bench_outbound.py`` (``--smoke`` to check it runs).
 Goals: robust_session / requests.Session <= 1.05 per request against the same local server,
 with the deadline machinery on (each call's total_timeout; then also inside a request budget,
 which sends X-Request-Timeout, and with a per-host bulkhead);
+robust_async_client / httpx.AsyncClient <= 1.05 per call, awaited in one event loop (the two
+take turns call by call, and the medians are compared: on a shared machine a call takes
+milliseconds of which the clients' own work is tens of microseconds, so rounds of many calls
+measure the neighbours' load more than the clients);
 retry_with_backoff's overhead on a call that succeeds first time below tenacity.retry's.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import statistics
 import threading
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 
+import httpx
 import requests
 import tenacity
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 from _timing import best_per_call, parse_args
-from flask_guard import retry_with_backoff, robust_session
+from flask_guard import retry_with_backoff, robust_async_client, robust_session
 from flask_guard.resilience.request_budget import budget
 
 
@@ -35,6 +44,38 @@ class KeepAlive(WSGIRequestHandler):
 
 def bare() -> int:
     return 1
+
+
+async def median_per_await(
+    subjects: Mapping[str, Callable[[], Awaitable[object]]], calls: int
+) -> dict[str, float]:
+    """Return each subject's median seconds per awaited call, the subjects taking turns
+    call by call (in alternating order) so that they share the same noise."""
+    times: dict[str, list[float]] = {name: [] for name in subjects}
+    order = list(subjects.items())
+    for turn in range(calls):
+        for name, subject in order if turn % 2 else reversed(order):
+            start = time.perf_counter()
+            await subject()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(spent) for name, spent in times.items()}
+
+
+async def compare_async_clients(url: str, calls: int) -> dict[str, float]:
+    """Time a plain httpx.AsyncClient and the guarded client against ``url``."""
+    guarded = robust_async_client()
+    timeout = httpx.Timeout(connect=3.05, read=10.0, write=10.0, pool=3.05)
+    async with httpx.AsyncClient(timeout=timeout) as plain:
+
+        async def plain_call() -> bytes:
+            return (await plain.get(url)).content
+
+        async def guarded_call() -> bytes:
+            return (await guarded.get(url)).content
+
+        subjects = {"httpx.AsyncClient": plain_call, "robust_async_client": guarded_call}
+        await median_per_await(subjects, 10)  # connections opened, code warm
+        return await median_per_await(subjects, calls)
 
 
 def main() -> None:
@@ -58,6 +99,7 @@ def main() -> None:
         "+ budget, bulkhead": in_budget,
     }
     best = best_per_call(sessions, requests_per_round, rounds)
+    async_median = asyncio.run(compare_async_clients(url, requests_per_round * rounds))
     server.shutdown()
     print("Per request against a local server (robust_session: each call has a total_timeout;")
     print("+ budget, bulkhead: inside a request budget, sending X-Request-Timeout, per-host")
@@ -67,6 +109,12 @@ def main() -> None:
     for name in ("robust_session", "+ budget, bulkhead"):
         ratio = best[name] / best["requests.Session"]
         print(f"  {name} / requests.Session: {ratio:.3f}x   goal <= 1.05x")
+    print("Median per awaited call in one event loop, taking turns (robust_async_client: total")
+    print("deadline, retries, body read within the deadline):")
+    for name, seconds in async_median.items():
+        print(f"  {name:20} {seconds * 1e6:8.1f} us")
+    ratio = async_median["robust_async_client"] / async_median["httpx.AsyncClient"]
+    print(f"  robust_async_client / httpx.AsyncClient: {ratio:.3f}x   goal <= 1.05x")
 
     retried: dict[str, Callable[[], object]] = {
         "bare call": bare,

@@ -1,5 +1,6 @@
 """Shared breaker state: the success-path cost with Redis storage vs in-memory vs pybreaker's
-CircuitRedisStorage, and how fast another process learns that a breaker opened.
+CircuitRedisStorage, the cost of a failure (one checked Lua step vs pybreaker's commands),
+and how fast another process learns that a breaker opened.
 
 Run: ``python benchmarks/bench_redis.py`` (``--smoke`` to check it runs). Needs a Redis at
 ``GUARD_TEST_REDIS`` (default ``redis://127.0.0.1:6379/15``).
@@ -28,6 +29,44 @@ URL = os.environ.get("GUARD_TEST_REDIS", "redis://127.0.0.1:6379/15")
 
 def bare() -> int:
     return 1
+
+
+def failing() -> None:
+    raise ConnectionError("down")
+
+
+def swallowing(call: Any) -> Any:
+    """Return a subject that makes one failed call through ``call`` and swallows it."""
+
+    def subject() -> None:
+        with contextlib.suppress(ConnectionError):
+            call(failing)
+
+    return subject
+
+
+def failure_costs(client: redis.Redis, prefix: str, calls: int, rounds: int) -> None:
+    """Print what a failed call costs when every failure is counted in Redis."""
+    never = 10**9  # thresholds never reached: every call is a counted failure
+    ours = CircuitBreaker(
+        "failing", failure_threshold=never, storage=RedisStorage(client, f"{prefix}-f")
+    )
+    theirs = pybreaker.CircuitBreaker(
+        fail_max=never,
+        state_storage=pybreaker.CircuitRedisStorage(
+            pybreaker.STATE_CLOSED, client, namespace=f"{prefix}-f"
+        ),
+    )
+    best = best_per_call(
+        {"flask-guard, Redis": swallowing(ours.call), "pybreaker, Redis": swallowing(theirs.call)},
+        calls,
+        rounds,
+    )
+    print("A failed call, counted in Redis (the script checks every stored value first):")
+    for name, seconds in best.items():
+        print(f"  {name:22} {seconds * 1e6:9.1f} us")
+    ratio = best["flask-guard, Redis"] / best["pybreaker, Redis"]
+    print(f"  flask-guard / pybreaker (both Redis): {ratio:.2f}x")
 
 
 def opening_seen_after(prefix: str) -> float:
@@ -84,6 +123,7 @@ def main() -> None:
     ours, theirs_cost = best["flask-guard, Redis"] - base, best["pybreaker, Redis"] - base
     print(f"  flask-guard with Redis: {ours * 1e6:.3f} us   goal <= 5 us")
     print(f"  flask-guard / pybreaker (both Redis): {ours / theirs_cost:.4f}x")
+    failure_costs(client, prefix, 50 if args.smoke else 2_000, rounds)
     seen = sorted(opening_seen_after(f"{prefix}-{n}") for n in range(3 if args.smoke else 11))
     print(
         f"Another process learns an opening after {seen[len(seen) // 2] * 1000:.1f} ms "

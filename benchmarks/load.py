@@ -21,6 +21,16 @@ one byte every half second, then hangs. Figures: the throughput of the route wit
 dependency against the healthy phase (goal >= 90%, printed), responses slower than the
 budget plus 0.5 s to answer (goal 0) and gunicorn worker timeouts or unanswered requests
 (goal 0), both asserted.
+
+Last, "defaults": an app with nothing but ``FlaskGuard(app)`` (every setting at its default)
+under gunicorn gthread, 2 workers x 4 threads; 8 clients call a route whose dependency
+answers, then stalls (holds every call until the phase ends), while 4 clients call a route
+that never calls it (each phase at least 10 s, with ``--short`` too). The same app with
+``GUARD_HTTP_MAX_CONCURRENT = 1000`` (a bulkhead never reached: the session as it was before
+the adaptive per-host limit) runs next, as the peer.
+Asserted for the defaults: the route without the dependency keeps >= 50% of its healthy
+throughput, no response takes longer than gunicorn's worker timeout (30 s), none goes
+unanswered. The peer's figures are printed.
 """
 
 from __future__ import annotations
@@ -68,6 +78,7 @@ class Upstream:
 
     def __init__(self, redis_url: str) -> None:
         self.mode = "ok"
+        self.released = threading.Event()  # ends the stall of the calls held in "stall"
         self.calls = 0
         self.calls_while_open = 0
         self._redis = redis.Redis.from_url(redis_url, socket_timeout=0.2)
@@ -89,6 +100,8 @@ class Upstream:
             return self._trickle()
         if mode == "hang":
             time.sleep(3)
+        if mode == "stall":
+            self.released.wait(60)
         if mode == "fail":
             response = Response('{"error": "down"}', status=503, mimetype="application/json")
         else:
@@ -129,18 +142,23 @@ def drive(
     method: str = "POST",
     path: str = "/orders/1/pay",
     clients: int = CLIENTS,
+    timeout: float = 15,
+    keep_alive: bool = True,
 ) -> list[Result]:
-    """Send requests from ``clients`` threads for ``seconds``."""
+    """Send requests from ``clients`` threads for ``seconds``; each client keeps its
+    connection unless not ``keep_alive``."""
     results: list[Result] = []
     lock = threading.Lock()
     deadline = time.monotonic() + seconds
 
     def client() -> None:
         session = requests.Session()
+        if not keep_alive:
+            session.headers["Connection"] = "close"
         while time.monotonic() < deadline:
             started = time.perf_counter()
             try:
-                response = session.request(method, f"{base_url}{path}", timeout=15)
+                response = session.request(method, f"{base_url}{path}", timeout=timeout)
             except requests.RequestException:  # unanswered: a dead worker, a hung thread
                 result = Result(0, time.perf_counter() - started, False, None, False)
             else:
@@ -278,7 +296,10 @@ def bulkhead_phases(upstream: Upstream, upstream_url: str, redis_url: str, dsn: 
     services = (upstream_url, redis_url, dsn)
     throughput: dict[str, float] = {}
     off = serve_with_budget(upstream, services, ["ok", "trickle", "hang"], throughput)
-    print("   the same trickle without the bulkhead (for reference, not asserted):")
+    print(
+        "   the same trickle without a fixed bulkhead, so with the adaptive per-host limit "
+        "(for reference, not asserted):"
+    )
     serve_with_budget(upstream, services, ["trickle"], throughput, bulkhead=False)
     return off
 
@@ -309,7 +330,7 @@ def serve_with_budget(
         for mode in modes:
             upstream.mode = mode
             both = drive_side_by_side(f"http://127.0.0.1:{port}", SECONDS[0])
-            label = mode if bulkhead else f"{mode}, no bulkhead"
+            label = mode if bulkhead else f"{mode}, no fixed bulkhead"
             throughput[label] = len(both["other"]) / SECONDS[0]
             off += bulkhead_report(label, both, throughput)
             upstream.mode = "ok"
@@ -361,6 +382,156 @@ def bulkhead_report(
         f"slowest {latencies[-1] * 1000:.0f} ms; unanswered: {unanswered} (goal 0)"
     )
     return over + unanswered
+
+
+DEFAULTS_APP = """
+import os
+
+from flask import Flask
+
+from flask_guard import FlaskGuard
+
+app = Flask(__name__)
+app.config.from_prefixed_env()  # nothing for the defaults; the peer's one setting
+guard = FlaskGuard(app)
+
+
+@app.get("/pay")
+def pay():
+    return guard.session.get(os.environ["PAYMENTS_URL"] + "/charges/1").json()
+
+
+@app.get("/other")
+def other():
+    return {"ok": True}
+"""
+DEFAULTS_WORKERS, DEFAULTS_THREADS = 2, 4
+DEFAULTS_PAYING, DEFAULTS_OTHER = 8, 4
+WORKER_TIMEOUT = 30.0
+DEFAULTS_GOAL = 0.5
+
+
+def defaults_phases(upstream: Upstream, upstream_url: str) -> int:
+    """Run the defaults phase, ours then the peer; return how many figures are off."""
+    print(
+        f"\n== defaults: only FlaskGuard(app), gunicorn gthread {DEFAULTS_WORKERS} workers x "
+        f"{DEFAULTS_THREADS} threads; {DEFAULTS_PAYING} clients on a route whose dependency "
+        f"stalls, {DEFAULTS_OTHER} on a route without it"
+    )
+    off = serve_defaults(upstream, upstream_url, "defaults", {}, assert_goals=True)
+    peer = {"FLASK_GUARD_HTTP_MAX_CONCURRENT": "1000"}
+    serve_defaults(upstream, upstream_url, "peer: no per-host limit", peer, assert_goals=False)
+    return off
+
+
+def serve_defaults(
+    upstream: Upstream,
+    upstream_url: str,
+    label: str,
+    env: dict[str, str],
+    assert_goals: bool,
+) -> int:
+    """Serve the defaults app while the dependency answers, then stalls; print the figures
+    and return how many asserted ones are off."""
+    folder = Path(tempfile.mkdtemp())
+    (folder / "defaults_app.py").write_text(DEFAULTS_APP)
+    port = free_port()
+    log_path = folder / "gunicorn.log"
+    command = [
+        *(sys.executable, "-m", "gunicorn", "--worker-class", "gthread"),
+        *("--workers", str(DEFAULTS_WORKERS), "--threads", str(DEFAULTS_THREADS)),
+        *("--bind", f"127.0.0.1:{port}", "--timeout", str(int(WORKER_TIMEOUT))),
+        "defaults_app:app",
+    ]
+    environment = {**os.environ, "PAYMENTS_URL": upstream_url, "PYTHONPATH": str(folder), **env}
+    with open(log_path, "wb") as log:
+        gunicorn = subprocess.Popen(command, cwd=folder, env=environment, stdout=log, stderr=log)
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_served(f"{base_url}/other", gunicorn)
+        results = {}
+        for mode in ("ok", "stall"):
+            upstream.released.clear()
+            upstream.mode = mode
+            results[mode] = drive_routes(base_url, _defaults_seconds())
+            upstream.mode = "ok"
+            upstream.released.set()  # the held calls end, before the next phase
+    finally:
+        gunicorn.terminate()
+        gunicorn.wait(30)
+    timeouts = log_path.read_text().count("WORKER TIMEOUT")
+    return defaults_report(label, results, timeouts, assert_goals)
+
+
+def _defaults_seconds() -> float:
+    """Each defaults phase lasts at least 10 s: the second in which the first stalled calls
+    become overdue, and every thread waits, must not weigh a fifth of the phase."""
+    return max(SECONDS[0], 10.0)
+
+
+def _wait_until_served(url: str, process: subprocess.Popen[bytes]) -> None:
+    for _ in range(400):
+        try:
+            requests.get(url, timeout=10)
+            return
+        except requests.RequestException:  # not listening yet, or a worker still booting
+            if process.poll() is not None:
+                break
+            time.sleep(0.05)
+    raise RuntimeError(f"gunicorn did not serve {url}")
+
+
+def drive_routes(base_url: str, seconds: float) -> dict[str, list[Result]]:
+    """Drive the route with the dependency and the one without, side by side."""
+    routes = {"pay": ("/pay", DEFAULTS_PAYING), "other": ("/other", DEFAULTS_OTHER)}
+    both: dict[str, list[Result]] = {}
+
+    def run(name: str) -> None:
+        path, clients = routes[name]
+        # Clients wait longer than the worker timeout, to see a response that would pass it,
+        # and open a connection per request, as many clients do: each worker takes its share
+        # of them, a worker whose threads are all held included.
+        both[name] = drive(base_url, seconds, "GET", path, clients, WORKER_TIMEOUT * 2, False)
+
+    drivers = [threading.Thread(target=run, args=(name,)) for name in routes]
+    for driver in drivers:
+        driver.start()
+    for driver in drivers:
+        driver.join()
+    return both
+
+
+def defaults_report(
+    label: str, results: dict[str, dict[str, list[Result]]], timeouts: int, assert_goals: bool
+) -> int:
+    healthy = len(results["ok"]["other"]) / _defaults_seconds()
+    stalled = len(results["stall"]["other"]) / _defaults_seconds()
+    ratio = stalled / healthy if healthy else 0.0
+    everything = [r for phase in results.values() for rs in phase.values() for r in rs]
+    slowest = max((r.seconds for r in everything), default=0.0)
+    late = sum(1 for r in everything if r.seconds > WORKER_TIMEOUT)
+    unanswered = sum(1 for r in everything if r.status == 0)
+    mix = collections.Counter(r.status for r in results["stall"]["pay"])
+    other_slowest = max((r.seconds for r in results["stall"]["other"]), default=0.0)
+    goal = f" (goal >= {DEFAULTS_GOAL:.0%})" if assert_goals else ""
+    print(f"   {label}:")
+    paying = {mode: len(results[mode]["pay"]) / _defaults_seconds() for mode in results}
+    print(
+        f"     route with the dependency: {paying['ok']:.0f} req/s healthy, "
+        f"{paying['stall']:.0f} req/s stalled, status mix {dict(sorted(mix.items()))}"
+    )
+    print(
+        f"     route without it: {healthy:.0f} req/s healthy, {stalled:.0f} req/s stalled: "
+        f"{ratio:.0%}{goal}; its slowest response {other_slowest:.2f} s"
+    )
+    print(
+        f"     slowest response {slowest:.2f} s, {late} past the {WORKER_TIMEOUT:.0f} s worker "
+        f"timeout, {unanswered} unanswered, {timeouts} gunicorn worker timeouts"
+        + (" (goal 0 each)" if assert_goals else "")
+    )
+    if not assert_goals:
+        return 0
+    return int(ratio < DEFAULTS_GOAL) + late + unanswered + timeouts
 
 
 def _ms(values: list[float], quantile: float) -> str:
@@ -422,6 +593,7 @@ def main() -> int:
         totals["bulkhead"] = bulkhead_phases(
             upstream, upstream_server.url, redis_server.url, ingest.dsn
         )
+        totals["defaults"] = defaults_phases(upstream, upstream_server.url)
     finally:
         gunicorn.terminate()
         gunicorn.wait(30)
@@ -430,7 +602,7 @@ def main() -> int:
     print(
         f"\nTotals: non-JSON errors {totals['non_json']}, missing ids {totals['missing']}, "
         f"errors caused by outages {totals['caused']}, bulkhead phase figures off "
-        f"{totals['bulkhead']} (all goals 0)"
+        f"{totals['bulkhead']}, defaults phase figures off {totals['defaults']} (all goals 0)"
     )
     return 1 if any(totals.values()) else 0
 

@@ -8,14 +8,17 @@ from . import signals
 from .breaker.breaker import BreakerStats, CircuitBreaker
 from .breaker.policy import CircuitState
 from .config.keys import GuardConfigError
+from .degrade import FallbackChain, ServiceLevel, StaleCache
 from .errors.exceptions import (
     ApiError,
     BulkheadFullError,
     CircuitOpenError,
     DeadlineExceeded,
+    FallbackExhausted,
     UpstreamServerError,
 )
 from .extension import FlaskGuard
+from .resilience import waits
 from .resilience.bulkhead import Bulkhead, BulkheadStats
 from .resilience.request_budget import current_deadline, time_left
 from .resilience.retry import retry_with_backoff
@@ -24,7 +27,10 @@ from .tracing.context import current_trace_id
 from .web.request_id import RequestIdFilter, current_request_id
 
 if TYPE_CHECKING:
+    from .errors.httpx_upstream import HttpxResponseTooLarge as HttpxResponseTooLarge
+    from .errors.httpx_upstream import HttpxTotalTimeout as HttpxTotalTimeout
     from .errors.upstream import ResponseTooLarge, TotalTimeout
+    from .outbound.httpx_client import robust_async_client as robust_async_client
     from .outbound.session import robust_session
 
     __version__: str
@@ -34,6 +40,11 @@ _LAZY = {
     "ResponseTooLarge": "errors.upstream",
     "TotalTimeout": "errors.upstream",
     "robust_session": "outbound.session",
+    # These import httpx, the [httpx] extra: left out of __all__ so that a star import
+    # works without it.
+    "HttpxResponseTooLarge": "errors.httpx_upstream",
+    "HttpxTotalTimeout": "errors.httpx_upstream",
+    "robust_async_client": "outbound.httpx_client",
 }
 
 __all__ = [
@@ -46,11 +57,15 @@ __all__ = [
     "CircuitOpenError",
     "CircuitState",
     "DeadlineExceeded",
+    "FallbackChain",
+    "FallbackExhausted",
     "FlaskGuard",
     "GuardConfigError",
     "RequestIdFilter",
     "ResponseTooLarge",
     "RetryBudget",
+    "ServiceLevel",
+    "StaleCache",
     "TotalTimeout",
     "UpstreamServerError",
     "current_deadline",
@@ -60,6 +75,7 @@ __all__ = [
     "robust_session",
     "signals",
     "time_left",
+    "waits",
 ]
 
 

@@ -21,8 +21,11 @@ breaker_state_changed = _signals.signal("breaker-state-changed")
 breaker_call_rejected = _signals.signal("breaker-call-rejected")
 #: Sent by a breaker after a call failed; kwargs: exception, duration (seconds).
 breaker_call_failed = _signals.signal("breaker-call-failed")
-#: Sent by a breaker whose shared storage cannot be reached (once per outage); kwargs:
-#: exception. The breaker goes on with its local state meanwhile.
+#: Sent by a breaker after a call succeeded; kwargs: duration (seconds).
+breaker_call_succeeded = _signals.signal("breaker-call-succeeded")
+#: Sent by a breaker whose shared storage cannot be reached (once per outage), or holds
+#: values for it that cannot be true (once, with a CorruptStateError); kwargs: exception.
+#: The breaker goes on with its local state meanwhile.
 breaker_storage_degraded = _signals.signal("breaker-storage-degraded")
 #: Sent by the retried function before waiting to retry; kwargs: attempt (the one that just
 #: failed, 1-based), delay (seconds), exception (None when retrying on a result).
@@ -31,6 +34,20 @@ retry_attempted = _signals.signal("retry-attempted")
 retry_exhausted = _signals.signal("retry-exhausted")
 #: Sent by a bulkhead when it turns a call away because it is full; no kwargs.
 bulkhead_rejected = _signals.signal("bulkhead-rejected")
+#: Sent by a fallback chain when a step after the primary answered; kwargs: step (its
+#: name), failures (the exceptions of the steps before it, in order).
+fallback_answered = _signals.signal("fallback-answered")
+#: Sent by a fallback chain whose every step failed; kwargs: error (FallbackExhausted).
+fallback_exhausted = _signals.signal("fallback-exhausted")
+#: Sent by a stale cache answering with a value past its fresh TTL; kwargs: age (seconds),
+#: exception (what the source raised, None when an upstream answered 5xx).
+stale_served = _signals.signal("stale-served")
+#: Sent by a guard's features when one turns off or on; kwargs: feature (name), enabled,
+#: reason ("forced", "breaker <name> open", or None when on).
+feature_changed = _signals.signal("feature-changed")
+#: Sent by a guard's features when the service level changes; kwargs: old, new
+#: (ServiceLevel).
+service_level_changed = _signals.signal("service-level-changed")
 
 
 def send_safely(signal: NamedSignal, sender: object, **kwargs: object) -> None:

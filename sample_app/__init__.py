@@ -1,8 +1,9 @@
 """A small orders API guarded by flask-guard; run it with ``flask --app sample_app run``.
 
-Orders are charged through a payments service. The demo simulates that service in the same
-app, under ``/_upstream/payments``, and ``/_upstream/chaos`` sets how often it fails and how
-slowly it answers, so you can watch retries, the breaker and error ids at work.
+Orders are charged through a payments service, and come with recommendations from another.
+The demo simulates both services in the same app, under ``/_upstream``, and
+``/_upstream/chaos`` sets how often they fail and how slowly they answer, so you can watch
+retries, the breaker, error ids and graceful degradation at work.
 """
 
 from __future__ import annotations
@@ -18,6 +19,16 @@ from flask_guard import ApiError, FlaskGuard, RequestIdFilter
 from .upstream import upstream
 
 guard = FlaskGuard()
+
+#: Without payments the shop is only a catalogue: the service level is then "minimal".
+guard.feature("checkout", depends_on=["payments"], essential=True)
+#: Recommendations are nice to have: while their service is down (its breaker open) the shop
+#: answers an empty list, marked ``X-Degraded: recommendations=off``.
+recommendations = guard.feature(
+    "recommendations",
+    depends_on=["recommendations"],
+    fallback=lambda order_id: {"order_id": order_id, "items": []},
+)
 
 ORDERS: dict[int, dict[str, Any]] = {
     1: {"id": 1, "item": "coffee beans", "quantity": 2, "status": "pending"},
@@ -75,6 +86,12 @@ def create_app(**config: object) -> Flask:
         order["status"] = "paid"
         return {"order": order, "payment": response.json()}
 
+    @app.get("/orders/<int:order_id>/recommendations")
+    @recommendations
+    def order_recommendations(order_id: int) -> dict[str, object]:
+        _order(order_id)
+        return {"order_id": order_id, "items": _recommended(order_id)["items"]}
+
     @app.get("/_demo/crash")
     def crash() -> NoReturn:
         raise RuntimeError("the database password is hunter2")  # never shown to clients
@@ -88,12 +105,27 @@ def _order(order_id: int) -> dict[str, Any]:
     return ORDERS[order_id]
 
 
+@guard.stale_if_error("recommendations", fresh=0, stale=300)
+@guard.breaker("recommendations")
+def _recommended(order_id: int) -> dict[str, Any]:
+    """Ask the recommendations service; while it fails, its last answer (up to 5 minutes old)
+    is served, marked ``X-Degraded: recommendations=stale``."""
+    response = guard.session.get(f"{_upstream_url()}/recommendations/{order_id}")
+    response.raise_for_status()
+    answer: dict[str, Any] = response.json()
+    return answer
+
+
 def _payments_url() -> str:
     configured = current_app.config["PAYMENTS_URL"]
     if configured:
         return str(configured)
+    return f"{_upstream_url()}/payments"
+
+
+def _upstream_url() -> str:
     # This server's own port, never the Host header a client sends.
-    return f"http://127.0.0.1:{request.environ['SERVER_PORT']}/_upstream/payments"
+    return f"http://127.0.0.1:{request.environ['SERVER_PORT']}/_upstream"
 
 
 def _valid_order(body: object) -> dict[str, object]:

@@ -1,6 +1,6 @@
-"""A simulated payments service, with chaos you set at run time.
+"""Simulated payments and recommendations services, with chaos you set at run time.
 
-``POST /_upstream/chaos`` with ``{"failure_rate": 0.5, "latency": 0.2}`` makes half of its
+``POST /_upstream/chaos`` with ``{"failure_rate": 0.5, "latency": 0.2}`` makes half of their
 answers 503 and every answer 0.2 s slow; ``{"failure_rate": 0, "latency": 0}`` heals it.
 The settings belong to the process that receives them.
 """
@@ -45,6 +45,17 @@ def set_chaos() -> dict[str, float]:
     with _lock:
         _chaos.update({key: float(value) for key, value in settings.items()})
         return dict(_chaos)
+
+
+@upstream.get("/recommendations/<int:order_id>")
+def recommend(order_id: int) -> dict[str, object]:
+    """Recommend what goes with an order, after the configured latency; fail at the rate."""
+    with _lock:
+        failure_rate, latency = _chaos["failure_rate"], _chaos["latency"]
+    time.sleep(latency)
+    if random.random() < failure_rate:
+        raise ApiError.service_unavailable(message="The recommendations service is struggling.")
+    return {"order_id": order_id, "items": ["burr grinder", "paper filters"]}
 
 
 @upstream.put("/payments/charges/<int:order_id>")

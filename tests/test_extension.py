@@ -61,8 +61,13 @@ def test_init_app_twice_is_refused() -> None:
 
 
 def test_unknown_override_is_a_type_error() -> None:
-    with pytest.raises(TypeError, match=r"unknown settings \['error_fromat'\]; allowed: "):
+    with pytest.raises(TypeError, match=r"unknown settings \['error_fromat'\] \(did you mean"):
         FlaskGuard(error_fromat="problem")
+
+
+def test_an_override_named_as_its_config_key_names_the_override() -> None:
+    with pytest.raises(TypeError, match=r"'GUARD_ERROR_FORMAT' -> error_format"):
+        FlaskGuard(GUARD_ERROR_FORMAT="problem")
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,7 @@ import requests
 
 import flask_guard
 
-HEAVY = ("sentry_sdk", "requests", "urllib3", "opentelemetry")
+HEAVY = ("sentry_sdk", "requests", "urllib3", "httpx", "opentelemetry")
 APP = """
         from flask import Flask
         from flask_guard import FlaskGuard
@@ -70,6 +70,16 @@ def test_an_app_without_sentry_answers_its_errors_without_loading_sentry() -> No
     """
     )
     assert "sentry_sdk" not in loaded_after(code)
+
+
+def test_an_app_that_never_uses_the_async_client_never_loads_httpx() -> None:
+    code = (
+        APP
+        + """
+        assert app.test_client().get("/boom").status_code == 500
+    """
+    )
+    assert "httpx" not in loaded_after(code)
 
 
 def test_sentry_started_after_init_app_still_gets_the_error_id_as_event_id() -> None:

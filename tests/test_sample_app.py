@@ -108,7 +108,7 @@ def test_failing_payments_open_the_breaker_and_health_says_so(base_url: str) -> 
     assert envelope(rejected)["code"] == "SERVICE_UNAVAILABLE"
     health = requests.get(f"{base_url}/health", timeout=5)
     assert health.status_code == 503
-    assert health.json() == {"status": "unavailable"}
+    assert health.json() == {"status": "unavailable", "level": "minimal"}
 
 
 def test_slow_payments_time_out_as_504(base_url: str) -> None:
@@ -147,3 +147,28 @@ def test_json_logs_show_the_demo_lines(monkeypatch: pytest.MonkeyPatch) -> None:
     created = [line for line in lines if line["logger"] == "sample_app"]
     assert created[0]["message"] == f"Created order {response.get_json()['id']}"
     assert created[0]["request_id"] == response.headers["X-Request-ID"]
+
+
+def test_recommendations_degrade_visibly_then_switch_off_and_heal(base_url: str) -> None:
+    def recommendations() -> requests.Response:
+        return requests.get(f"{base_url}/orders/1/recommendations", timeout=5)
+
+    healthy = recommendations()
+    assert healthy.json()["items"] == ["burr grinder", "paper filters"]
+    assert "X-Degraded" not in healthy.headers
+    chaos(base_url, failure_rate=1)
+    stale = [recommendations() for _ in range(3)]  # the third failure opens the breaker
+    assert [r.json() for r in stale] == [healthy.json()] * 3
+    assert {r.headers["X-Degraded"] for r in stale} == {"recommendations=stale"}
+    off = recommendations()
+    assert off.json() == {"order_id": 1, "items": []}
+    assert off.headers["X-Degraded"] == "recommendations=off"
+    health = requests.get(f"{base_url}/health", timeout=5).json()
+    assert health == {"status": "degraded", "level": "degraded"}
+    chaos(base_url, failure_rate=0)
+    guard.breakers["recommendations"].force_close()  # as the recovery timeout would
+    assert "X-Degraded" not in recommendations().headers
+    assert requests.get(f"{base_url}/health", timeout=5).json() == {
+        "status": "ok",
+        "level": "full",
+    }

@@ -21,11 +21,13 @@ from ..errors.exceptions import CircuitOpenError
 from ..signals import (
     breaker_call_failed,
     breaker_call_rejected,
+    breaker_call_succeeded,
     breaker_state_changed,
     breaker_storage_degraded,
     send_safely,
 )
 from ..storage import BreakerHooks, BreakerStorage, MemoryStorage, Remote, RemoteAdmission
+from .block import BlockGuard, in_thread, settled
 from .policy import BreakerPolicy, CircuitState, ExceptionClasses
 from .states import ForcedOpen, Open, Permit, Transition
 from .stats import BreakerStats as BreakerStats
@@ -37,19 +39,19 @@ R = TypeVar("R")
 
 Admission = Permit | CircuitOpenError
 _MEMORY = MemoryStorage()
+#: The defaults, the one source for the signature below and the policy.
+DEFAULT_POLICY = BreakerPolicy()
 
 
-def _settled() -> None:
-    """The remote part of a step that had none."""
-
-
-class CircuitBreaker:
+class CircuitBreaker(BlockGuard):
     """A thread-safe circuit breaker for sync and async callables.
 
     Closed, it runs every call and counts failures: ``failure_threshold`` consecutive ones,
     or, with ``window_size``, a failure rate of ``failure_rate_threshold`` (and/or a slow-call
     rate of ``slow_call_rate_threshold`` for calls lasting ``slow_call_duration`` seconds or
-    more) over the last ``window_size`` calls, once ``minimum_calls`` are recorded. Then it
+    more) over the last ``window_size`` calls, or with ``window_duration`` over the calls of
+    the last ``window_duration`` seconds, once ``minimum_calls`` are recorded (10 by default
+    for a time window). Then it
     opens: calls fail at once with :class:`CircuitOpenError` for ``recovery_timeout``
     seconds. Then it is half-open: at most ``half_open_max_calls`` concurrent trial calls run
     and every other caller is rejected at once; ``success_threshold`` successful trials close
@@ -66,7 +68,8 @@ class CircuitBreaker:
     a :class:`CircuitOpenError`. ``storage`` is where the state lives: this process's memory
     by default, or a :class:`~flask_guard.storage.redis.RedisStorage` shared by a fleet.
 
-    Use it as a decorator, or through :meth:`call` and :meth:`call_async`::
+    Use it as a decorator, through :meth:`call` and :meth:`call_async`, or around a block
+    (``with`` / ``async with``, see :class:`~flask_guard.breaker.block.BlockGuard`)::
 
         payments = CircuitBreaker("payments", failure_threshold=3, recovery_timeout=10)
 
@@ -74,24 +77,28 @@ class CircuitBreaker:
         def charge(order): ...
 
         payments.call(charge, order)
+
+        with payments:
+            ...
     """
 
     def __init__(
         self,
         name: str,
         *,
-        failure_threshold: int = 5,
-        recovery_timeout: float = 30.0,
-        half_open_max_calls: int = 1,
-        success_threshold: int = 1,
-        window_size: int | None = None,
-        failure_rate_threshold: float | None = None,
-        minimum_calls: int | None = None,
-        slow_call_duration: float | None = None,
-        slow_call_rate_threshold: float | None = None,
-        failure_on: ExceptionClasses = (Exception,),
-        ignore: ExceptionClasses = (),
-        is_failure: Callable[[BaseException], bool] | None = None,
+        failure_threshold: int = DEFAULT_POLICY.failure_threshold,
+        recovery_timeout: float = DEFAULT_POLICY.recovery_timeout,
+        half_open_max_calls: int = DEFAULT_POLICY.half_open_max_calls,
+        success_threshold: int = DEFAULT_POLICY.success_threshold,
+        window_size: int | None = DEFAULT_POLICY.window_size,
+        window_duration: int | None = DEFAULT_POLICY.window_duration,
+        failure_rate_threshold: float | None = DEFAULT_POLICY.failure_rate_threshold,
+        minimum_calls: int | None = DEFAULT_POLICY.minimum_calls,
+        slow_call_duration: float | None = DEFAULT_POLICY.slow_call_duration,
+        slow_call_rate_threshold: float | None = DEFAULT_POLICY.slow_call_rate_threshold,
+        failure_on: ExceptionClasses = DEFAULT_POLICY.failure_on,
+        ignore: ExceptionClasses = DEFAULT_POLICY.ignore,
+        is_failure: Callable[[BaseException], bool] | None = DEFAULT_POLICY.is_failure,
         fallback: Callable[[Exception], Any] | None = None,
         clock: Callable[[], float] = time.monotonic,
         storage: BreakerStorage = _MEMORY,
@@ -102,6 +109,7 @@ class CircuitBreaker:
             half_open_max_calls=half_open_max_calls,
             success_threshold=success_threshold,
             window_size=window_size,
+            window_duration=window_duration,
             failure_rate_threshold=failure_rate_threshold,
             minimum_calls=minimum_calls,
             slow_call_duration=slow_call_duration,
@@ -192,7 +200,9 @@ class CircuitBreaker:
                 return cast(R, self._fallback(error))  # type: ignore[misc]
             raise
         if closed.failures:
-            self._on_success(closed, 0.0)()
+            self._on_success(closed, self._clock() - start)()
+        elif breaker_call_succeeded.receivers:
+            self._succeeded(self._clock() - start)
         return result
 
     def _guard_sync(self, func: Callable[P, R]) -> Callable[P, R]:
@@ -217,7 +227,9 @@ class CircuitBreaker:
                     return cast(R, self._fallback(error))  # type: ignore[misc]
                 raise
             if closed.failures:
-                self._on_success(closed, 0.0)()
+                self._on_success(closed, self._clock() - start)()
+            elif breaker_call_succeeded.receivers:
+                self._succeeded(self._clock() - start)
             return result
 
         return guarded
@@ -271,7 +283,7 @@ class CircuitBreaker:
             wait = self._machine.reject_until - now
             permit = self._reject(wait) if wait > 0.0 else self._admit(now)
             if callable(permit):
-                permit = self._admitted(await _in_thread(permit), now)
+                permit = self._admitted(await in_thread(permit), now)
             if permit.__class__ is CircuitOpenError:
                 if self._fallback is None:
                     raise permit
@@ -282,14 +294,14 @@ class CircuitBreaker:
             result = await func(*args, **kwargs)
         except Exception as error:
             remote, counted = self._on_error(admitted, error, self._clock() - start)
-            if remote is not _settled:
-                await _in_thread(remote)
+            if remote is not settled:
+                await in_thread(remote)
             if counted and self._fallback is not None:
                 return cast(R, self._fallback(error))
             raise
         except BaseException as interruption:
             remote = self._on_interrupt(admitted)
-            if remote is not _settled:
+            if remote is not settled:
                 import asyncio  # loaded by now: this runs in its event loop
 
                 if isinstance(interruption, asyncio.CancelledError):
@@ -300,8 +312,10 @@ class CircuitBreaker:
             raise
         if admitted is not self._machine.fast or admitted.failures:
             remote = self._on_success(admitted, self._clock() - start)
-            if remote is not _settled:
-                await _in_thread(remote)
+            if remote is not settled:
+                await in_thread(remote)
+        elif breaker_call_succeeded.receivers:
+            self._succeeded(self._clock() - start)
         return result
 
     @overload
@@ -346,7 +360,12 @@ class CircuitBreaker:
         )
 
     def _on_success(self, permit: Permit, duration: float) -> Remote:
-        return self._store.succeed(permit, self._clock(), duration) or _settled
+        if breaker_call_succeeded.receivers:
+            self._succeeded(duration)
+        return self._store.succeed(permit, self._clock(), duration) or settled
+
+    def _succeeded(self, duration: float) -> None:
+        send_safely(breaker_call_succeeded, self, duration=duration)
 
     def _on_error(self, permit: Permit, error: Exception, duration: float) -> tuple[Remote, bool]:
         """Report a call that raised; return the remote part and whether it counted."""
@@ -357,10 +376,10 @@ class CircuitBreaker:
         self._last_failure = type(error).__name__
         self._last_failure_at = now
         send_safely(breaker_call_failed, self, exception=error, duration=duration)
-        return self._store.fail(permit, now, duration) or _settled, True
+        return self._store.fail(permit, now, duration) or settled, True
 
     def _on_interrupt(self, permit: Permit) -> Remote:
-        return self._store.release(permit) or _settled
+        return self._store.release(permit) or settled
 
     # Operator controls
 
@@ -408,10 +427,3 @@ class CircuitBreaker:
             new=transition.new,
             reason=transition.reason,
         )
-
-
-async def _in_thread(func: Callable[[], R]) -> R:
-    """Return ``func()`` run in a thread; asyncio is imported here, not with flask_guard."""
-    import asyncio
-
-    return await asyncio.to_thread(func)

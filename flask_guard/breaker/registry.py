@@ -10,7 +10,7 @@ from typing import Any, ParamSpec, TypeVar
 
 from ..storage import BreakerStorage, MemoryStorage, open_storage
 from .breaker import CircuitBreaker
-from .policy import OPTION_NAMES, policy_from
+from .policy import OPTION_NAMES, policy_from, refuse_unknown
 
 #: What ``guard.breaker(name, **options)`` accepts: the policy options, fallback and clock.
 BREAKER_OPTIONS = OPTION_NAMES | {"fallback", "clock"}
@@ -38,11 +38,7 @@ class BreakerRegistry(Mapping[str, CircuitBreaker]):
 
     def declare(self, name: str, options: Mapping[str, Any]) -> None:
         """Record ``name``'s options, refusing options that conflict with earlier ones."""
-        unknown = sorted(set(options) - BREAKER_OPTIONS)
-        if unknown:
-            raise TypeError(
-                f"Unknown circuit breaker options {unknown}; known: {sorted(BREAKER_OPTIONS)}"
-            )
+        refuse_unknown(options, BREAKER_OPTIONS)
         with self._lock:
             known = self._options.setdefault(name, {})
             conflicts = sorted(k for k in options if k in known and known[k] != options[k])
@@ -104,6 +100,16 @@ class BreakerRegistry(Mapping[str, CircuitBreaker]):
                 options = {**(self._defaults or {}), **self._options[name]}
                 self._breakers[name] = CircuitBreaker(name, storage=self._storage, **options)
             return self._breakers[name]
+
+    @property
+    def ready(self) -> bool:
+        """Whether ``init_app`` set the defaults: a breaker built before would miss them."""
+        return self._defaults is not None
+
+    def is_built(self, breaker: object) -> bool:
+        """Return whether ``breaker`` is one of this registry's (built) breakers."""
+        name = getattr(breaker, "name", None)
+        return isinstance(name, str) and self._breakers.get(name) is breaker
 
     @property
     def storage_name(self) -> str:

@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass
 
 from .policy import BreakerPolicy, CircuitState
-from .window import OutcomeWindow
+from .window import Window
 
 CLOSED, OPEN, HALF_OPEN = CircuitState.CLOSED, CircuitState.OPEN, CircuitState.HALF_OPEN
 
@@ -34,9 +34,9 @@ class Closed:
     __slots__ = ("failures", "window")
     public = CLOSED
 
-    def __init__(self, window_size: int | None, failures: int = 0) -> None:
+    def __init__(self, window: Window | None, failures: int = 0) -> None:
         self.failures = failures
-        self.window = None if window_size is None else OutcomeWindow(window_size)
+        self.window = window
 
 
 class Open:
@@ -105,7 +105,7 @@ class BreakerMachine:
 
     def __init__(self, policy: BreakerPolicy) -> None:
         self.policy = policy
-        self.counts = Closed(policy.window_size)
+        self.counts = Closed(policy.new_window())
         self.state: State = self.counts
         self.fast: Closed | None = self.counts if policy.consecutive else None
         self.reject_until = -math.inf
@@ -166,7 +166,7 @@ class BreakerMachine:
                 return self.open(now, "slow_trial")
             episode.successes += 1
             if episode.successes >= self.policy.success_threshold:
-                return self._enter(Closed(self.policy.window_size), "trial_succeeded")
+                return self._enter(Closed(self.policy.new_window()), "trial_succeeded")
             return None
         if permit is not self.state:
             return None
@@ -174,7 +174,7 @@ class BreakerMachine:
         if permit.window is None:
             permit.failures = 0
             return None
-        permit.window.record(False, slow)
+        permit.window.record(False, slow, now)
         return self._open_if_rates_exceeded(permit.window, now)
 
     def on_failure(self, permit: Permit, now: float, duration: float) -> Transition | None:
@@ -190,7 +190,7 @@ class BreakerMachine:
             if permit.failures >= self.policy.failure_threshold:
                 return self.open(now, "failure_threshold")
             return None
-        permit.window.record(True, self.policy.is_slow(duration))
+        permit.window.record(True, self.policy.is_slow(duration), now)
         return self._open_if_rates_exceeded(permit.window, now)
 
     def on_neutral(self, permit: Permit) -> None:
@@ -205,7 +205,7 @@ class BreakerMachine:
             return None
         return episode
 
-    def _open_if_rates_exceeded(self, window: OutcomeWindow, now: float) -> Transition | None:
+    def _open_if_rates_exceeded(self, window: Window, now: float) -> Transition | None:
         policy = self.policy
         if window.calls < (policy.minimum_calls or 0):
             return None
@@ -238,7 +238,7 @@ class BreakerMachine:
             if state.window is not None:
                 state.window.clear()
             return None
-        return self._enter(Closed(self.policy.window_size), reason)
+        return self._enter(Closed(self.policy.new_window()), reason)
 
     def adopt(
         self,
@@ -274,7 +274,7 @@ class BreakerMachine:
         if public is CLOSED:
             if isinstance(state, Closed):
                 return None
-            return self._enter(Closed(self.policy.window_size, failures), reason)
+            return self._enter(Closed(self.policy.new_window(), failures), reason)
         if isinstance(state, HalfOpen):
             return None
         return self._enter(HalfOpen(), reason)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import importlib.util
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from typing import Literal
 from .. import validators
 from ..breaker.policy import policy_from
 from ..errors import exceptions as errors
+from ..outbound.settings import DEFAULT as HTTP_DEFAULT
 from ..outbound.settings import SESSION_OPTION_RULES, SessionSettings
 from ..resilience.request_budget import MAX_BUDGET
 
@@ -32,14 +34,14 @@ DEFAULTS: dict[str, object] = {
     "GUARD_BREAKER_DEFAULTS": {},
     "GUARD_BREAKER_STORAGE": "memory",
     "GUARD_REDIS_PREFIX": "flask-guard",
-    "GUARD_HTTP_RETRIES": 3,
-    "GUARD_HTTP_BACKOFF_FACTOR": 0.5,
-    "GUARD_HTTP_TIMEOUT": (3.05, 10.0),
-    "GUARD_HTTP_POOL_MAXSIZE": 10,
-    "GUARD_HTTP_MAX_RETRY_AFTER": 10.0,
-    "GUARD_HTTP_TOTAL_TIMEOUT": 20.0,
-    "GUARD_HTTP_MAX_CONCURRENT": None,
-    "GUARD_HTTP_MAX_RESPONSE_BYTES": None,
+    "GUARD_HTTP_RETRIES": HTTP_DEFAULT.retries,
+    "GUARD_HTTP_BACKOFF_FACTOR": HTTP_DEFAULT.backoff_factor,
+    "GUARD_HTTP_TIMEOUT": HTTP_DEFAULT.timeout,
+    "GUARD_HTTP_POOL_MAXSIZE": HTTP_DEFAULT.pool_maxsize,
+    "GUARD_HTTP_MAX_RETRY_AFTER": HTTP_DEFAULT.max_retry_after,
+    "GUARD_HTTP_TOTAL_TIMEOUT": HTTP_DEFAULT.total_timeout,
+    "GUARD_HTTP_MAX_CONCURRENT": HTTP_DEFAULT.max_concurrent,
+    "GUARD_HTTP_MAX_RESPONSE_BYTES": HTTP_DEFAULT.max_response_bytes,
     "GUARD_REQUEST_TIMEOUT": None,
     "GUARD_SENTRY_ENVIRONMENT": None,
     "GUARD_SENTRY_RELEASE": None,
@@ -56,6 +58,7 @@ DEFAULTS: dict[str, object] = {
     "GUARD_EXPOSE_UPSTREAM_NAMES": False,
     "GUARD_JSON_ERRORS": "negotiate",
     "GUARD_LOG_TRACEBACKS": "unexpected",
+    "GUARD_HTTP_STALE_IF_ERROR": True,
 }
 
 _HEADER_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
@@ -98,6 +101,9 @@ class GuardConfig:
     log_tracebacks: LogTracebacks
     health_token: str | None = None
     expose_upstream_names: bool = False
+    http_stale_if_error: bool | float = True
+    """True: honour an upstream's ``stale-if-error``; seconds: also for responses without
+    one; False: never answer a failed GET with a kept response."""
 
 
 def override_key(name: str) -> str:
@@ -139,14 +145,38 @@ def load_config(app_config: Mapping[str, object], overrides: Mapping[str, object
         expose_upstream_names=_bool(values, "GUARD_EXPOSE_UPSTREAM_NAMES"),
         json_errors=_json_errors(values, "GUARD_JSON_ERRORS"),
         log_tracebacks=_log_tracebacks(values, "GUARD_LOG_TRACEBACKS"),
+        http_stale_if_error=_stale_if_error(values, "GUARD_HTTP_STALE_IF_ERROR"),
+    )
+
+
+#: Keys a newcomer writes with the ``GUARD_`` prefix that are read without it.
+_UNPREFIXED = {"GUARD_SENTRY_DSN": "SENTRY_DSN", "GUARD_DSN": "SENTRY_DSN"}
+
+
+def unknown_overrides(names: list[str]) -> str:
+    """Say which constructor settings are unknown, with the name meant where one is close."""
+    allowed = [key.removeprefix("GUARD_").lower() for key in DEFAULTS]
+    hints = []
+    for name in names:
+        meant = name.removeprefix("GUARD_").lower()
+        close = [meant] if meant in allowed else difflib.get_close_matches(meant, allowed, n=1)
+        if close:
+            hints.append(f"{name!r} -> {close[0]}")
+    said = f" (did you mean: {', '.join(hints)}?)" if hints else ""
+    return (
+        f"FlaskGuard got unknown settings {names}{said}; settings are the GUARD_* keys "
+        f"without the prefix, in lower case: {', '.join(allowed)}"
     )
 
 
 def _reject_unknown_keys(app_config: Mapping[str, object]) -> None:
     for key in app_config:
         if key.startswith("GUARD_") and key not in DEFAULTS:
-            close = difflib.get_close_matches(key, DEFAULTS, n=1)
-            hint = f"; did you mean {close[0]}?" if close else ""
+            if key in _UNPREFIXED:
+                hint = f"; the DSN is read from {_UNPREFIXED[key]} (config or environment)"
+            else:
+                close = difflib.get_close_matches(key, DEFAULTS, n=1)
+                hint = f"; did you mean {close[0]}?" if close else ""
             raise GuardConfigError(f"{key} is not a flask-guard setting{hint}")
 
 
@@ -170,6 +200,16 @@ def _json_errors(values: Mapping[str, object], key: str) -> JsonErrors:
     ):
         return tuple(value)
     allowed = '"negotiate", "always" or a list of path prefixes such as ["/api/"]'
+    raise _invalid(key, value, allowed)
+
+
+def _stale_if_error(values: Mapping[str, object], key: str) -> bool | float:
+    value = values[key]
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float) and 0 < value < math.inf:
+        return float(value)
+    allowed = "True (honour the upstream's stale-if-error), False, or seconds above 0"
     raise _invalid(key, value, allowed)
 
 
@@ -275,20 +315,21 @@ def _token(values: Mapping[str, object], key: str) -> str | None:
     raise _invalid(key, shown, "None or a secret of at least 16 printable characters")
 
 
-_REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
-
-
 def _breaker_storage(values: Mapping[str, object], key: str) -> object:
     value = values[key]
-    is_client = hasattr(value, "register_script") and hasattr(value, "pubsub")
-    is_url = isinstance(value, str) and value.startswith(_REDIS_SCHEMES)
-    if value != "memory" and not is_url and not is_client:
-        raise _invalid(
-            key, value, '"memory", a redis:// or rediss:// URL, or a redis.Redis client'
-        )
-    if is_url and importlib.util.find_spec("redis") is None:
+    if value == "memory" or (hasattr(value, "register_script") and hasattr(value, "pubsub")):
+        return value
+    from ..storage.redis_urls import ALLOWED, parse_url, redacted
+
+    if not isinstance(value, str):
+        raise _invalid(key, value, ALLOWED)
+    try:
+        parse_url(value)
+    except ValueError as error:
+        raise GuardConfigError(f"{key} {error}, got {redacted(value)!r}") from None
+    if importlib.util.find_spec("redis") is None:
         raise GuardConfigError(
-            f"{key} is {value!r}, which needs the redis package: "
+            f"{key} is {redacted(value)!r}, which needs the redis package: "
             "pip install 'flask-api-guard[redis]'"
         )
     return value

@@ -8,7 +8,9 @@ The exceptions::
     ├── ApiError                  an error meant for the client (any status)
     ├── CircuitOpenError          an open breaker refused the call (503)
     ├── BulkheadFullError         a bulkhead is full (503)
-    └── UpstreamServerError       an upstream answered 5xx
+    ├── UpstreamServerError       an upstream answered 5xx
+    └── ExceptionGroup
+        └── FallbackExhausted     every step of a fallback chain failed (503)
     ValueError
     └── GuardConfigError          a setting is invalid (at init_app)
     TimeoutError
@@ -29,6 +31,7 @@ from .exceptions import (
     BulkheadFullError,
     CircuitOpenError,
     DeadlineExceeded,
+    FallbackExhausted,
     GuardConfigError,
     UpstreamServerError,
 )
@@ -38,6 +41,7 @@ __all__ = [
     "BulkheadFullError",
     "CircuitOpenError",
     "DeadlineExceeded",
+    "FallbackExhausted",
     "GuardConfigError",
     "UpstreamServerError",
 ]

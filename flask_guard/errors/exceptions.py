@@ -1,5 +1,6 @@
 """The exceptions flask-guard raises or renders: ``ApiError``, ``CircuitOpenError``,
-``GuardConfigError``, ``DeadlineExceeded``, ``BulkheadFullError``, ``UpstreamServerError``.
+``GuardConfigError``, ``DeadlineExceeded``, ``BulkheadFullError``, ``UpstreamServerError``,
+``FallbackExhausted``.
 
 The session's own two, :class:`~flask_guard.TotalTimeout` and
 :class:`~flask_guard.ResponseTooLarge`, subclass requests' exceptions and live in
@@ -9,7 +10,9 @@ The session's own two, :class:`~flask_guard.TotalTimeout` and
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
+from http import HTTPStatus
 from typing import TYPE_CHECKING, Self
 from urllib.parse import urlsplit
 
@@ -51,21 +54,29 @@ class ApiError(Exception):
 
     def __init__(
         self,
-        code: str | None = None,
+        code: str | int | None = None,
         message: str | None = None,
         status: int | None = None,
-        details: Details | None = None,
+        details: Details | Mapping[str, object] | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> None:
+        if isinstance(code, int) and not isinstance(code, bool):
+            # ApiError(404, "Not found"): the status given first, as werkzeug's abort() takes it.
+            if status is not None and status != code:
+                raise ValueError(f"ApiError got status {code!r} as its code and {status!r}")
+            status = code
+            code = _code_for(status)
         if code is not None:
-            self.code = code
+            self.code = _text("code", code)
         if message is not None:
-            self.message = message
+            self.message = _text("message", message)
         if status is not None:
             self.status = status
+        if isinstance(self.status, bool) or not isinstance(self.status, int):
+            raise TypeError(f"ApiError status must be a whole number 400 to 599, got {status!r}")
         if not 400 <= self.status <= 599:
             raise ValueError(f"ApiError status must be 400 to 599, got {self.status!r}")
-        self.details: list[Mapping[str, object]] = list(details or ())
+        self.details: list[Mapping[str, object]] = _details(details)
         self.headers: dict[str, str] = dict(headers or {})
         super().__init__(self.code, self.message)
 
@@ -116,11 +127,15 @@ class ApiError(Exception):
 
     @classmethod
     def validation_error(
-        cls, details: Details | None = None, message: str = "The request is invalid."
+        cls,
+        details: Details | Mapping[str, object] | None = None,
+        message: str = "The request is invalid.",
     ) -> Self:
         """Return a 422 ``VALIDATION_ERROR``; ``details`` lists what is wrong, e.g.
 
-        ``[{"field": "email", "message": "Not a valid address"}]``.
+        ``[{"field": "email", "message": "Not a valid address"}]``, or maps each field to its
+        message or messages: ``{"email": ["Not a valid address"]}`` (as marshmallow's
+        ``ValidationError.messages`` and pydantic-style dicts give them).
         """
         return cls("VALIDATION_ERROR", message, 422, details)
 
@@ -191,10 +206,56 @@ def is_client_error(error: BaseException) -> bool:
     return isinstance(error, HTTPException) and error.code is not None and error.code < 500
 
 
+def _code_for(status: int) -> str:
+    """Return the code for a bare status: ``404`` -> ``"NOT_FOUND"``."""
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        return ApiError.code
+    return re.sub(r"[^A-Z0-9]+", "_", phrase.upper()).strip("_")
+
+
+def _text(name: str, value: object) -> str:
+    if isinstance(value, str):
+        return value
+    raise TypeError(f"ApiError {name} must be a string, got {value!r}")
+
+
+def _details(value: object) -> list[Mapping[str, object]]:
+    """Return ``details`` as a list of objects.
+
+    A mapping is read as field errors, the shape validation libraries give:
+    ``{"email": "Not a valid address"}`` or ``{"email": ["Too long", "Not valid"]}``
+    becomes one ``{"field": ..., "message": ...}`` item per message.
+    """
+    if value is None:
+        return []
+    if isinstance(value, Mapping):
+        return [
+            {"field": str(field), "message": message}
+            for field, messages in value.items()
+            for message in (messages if isinstance(messages, list | tuple) else [messages])
+        ]
+    if isinstance(value, str | bytes) or not isinstance(value, Sequence):
+        raise TypeError(
+            "ApiError details must be a list of objects such as "
+            f'[{{"field": "email", "message": "Not a valid address"}}], got {value!r}'
+        )
+    items = list(value)
+    for item in items:
+        if not isinstance(item, Mapping):
+            raise TypeError(
+                f"ApiError details must be a list of objects (dicts), got the item {item!r}"
+            )
+    return items
+
+
 def _retry_after(seconds: float | None) -> dict[str, str] | None:
     """Return a ``Retry-After`` header of whole seconds (at least 1), or None."""
     if seconds is None:
         return None
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds != seconds:
+        raise TypeError(f"retry_after must be a number of seconds, got {seconds!r}")
     return {"Retry-After": str(max(1, math.ceil(seconds)))}
 
 
@@ -230,6 +291,47 @@ class UpstreamServerError(Exception):
     def __init__(self, response: requests.Response) -> None:
         super().__init__(f"{response.status_code} from {upstream_host(response.url)}")
         self.response = response
+
+
+class FallbackExhausted(ExceptionGroup[Exception]):
+    """Every step of a fallback chain failed.
+
+    ``exceptions`` holds each step's error in step order, the last one last (also
+    :attr:`last`); ``steps`` names the steps. A view that lets it escape answers 503
+    ``SERVICE_UNAVAILABLE``, with ``Retry-After`` when an open breaker refused a step.
+    """
+
+    chain: str
+    steps: tuple[str, ...]
+
+    def __new__(cls, chain: str, steps: Sequence[str], errors: Sequence[Exception]) -> Self:
+        group = super().__new__(cls, f"every step of fallback chain {chain!r} failed", errors)
+        group.chain = chain
+        group.steps = tuple(steps)
+        return group
+
+    def __init__(self, chain: str, steps: Sequence[str], errors: Sequence[Exception]) -> None:
+        super().__init__(f"every step of fallback chain {chain!r} failed", errors)
+
+    def derive(self, excs: Sequence[Exception]) -> ExceptionGroup[Exception]:  # type: ignore[override]
+        """Return a plain group of ``excs`` (what ``except*`` splits off)."""
+        return ExceptionGroup(self.message, excs)
+
+    @property
+    def last(self) -> Exception:
+        """The error of the last step tried."""
+        return self.exceptions[-1]
+
+    @property
+    def rejected_only(self) -> bool:
+        """Whether an open breaker refused every step (no dependency was even called)."""
+        return all(isinstance(error, CircuitOpenError) for error in self.exceptions)
+
+    @property
+    def retry_after(self) -> float | None:
+        """Seconds until the soonest breaker that refused a step admits a trial, or None."""
+        waits = [e.retry_after for e in self.exceptions if isinstance(e, CircuitOpenError)]
+        return min(waits) if waits else None
 
 
 def upstream_host(url: str | None) -> str:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import MutableMapping
 from dataclasses import dataclass
 from types import TracebackType
+
+from ..ids import random_hex
 
 # The environ belongs to exactly one request, so the record cannot leak into another one.
 _ENVIRON_KEY = "flask_guard.error"
@@ -18,7 +19,7 @@ STATUS_REPORT_KEY = "flask_guard.status_report"
 
 def new_error_id() -> str:
     """Return a new error id: 32 lowercase hex characters."""
-    return uuid.uuid4().hex
+    return random_hex(16)
 
 
 @dataclass(slots=True)

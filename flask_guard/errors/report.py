@@ -1,17 +1,16 @@
-"""What an error looks like on the wire: the JSON envelope and RFC 9457 problem details."""
+"""What the client is told about an error: its status, code and message, decided from the
+exception alone (no request, no app: what they decide is passed in)."""
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import TYPE_CHECKING
 
-from flask import current_app, has_app_context
 from werkzeug.exceptions import BadRequest, HTTPException, InternalServerError
 
 from .exceptions import (
@@ -19,6 +18,7 @@ from .exceptions import (
     BulkheadFullError,
     CircuitOpenError,
     DeadlineExceeded,
+    FallbackExhausted,
     UpstreamServerError,
     upstream_host,
 )
@@ -36,9 +36,6 @@ UPSTREAM_UNAVAILABLE_MESSAGE = "A service this request depends on could not be r
 UPSTREAM_TIMEOUT_MESSAGE = "A service this request depends on did not answer in time."
 BAD_GATEWAY_MESSAGE = "A service this request depends on answered with an error."
 BULKHEAD_FULL_MESSAGE = "Too many requests are waiting on a service this request depends on."
-
-ENVELOPE_MIMETYPE = "application/json"
-PROBLEM_MIMETYPE = "application/problem+json"
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,8 +55,12 @@ class ErrorReport:
 INTERNAL_ERROR = ErrorReport(500, INTERNAL_ERROR_CODE, INTERNAL_ERROR_MESSAGE)
 
 
-def report_for(error: Exception) -> ErrorReport:
-    """Describe ``error`` for the client without revealing anything about its internals."""
+def report_for(error: Exception, expose_names: bool = False) -> ErrorReport:
+    """Describe ``error`` for the client without revealing anything about its internals.
+
+    Breaker and upstream host names are in ``details`` only with ``expose_names``
+    (``GUARD_EXPOSE_UPSTREAM_NAMES``); they are always in ``internal_details``.
+    """
     if isinstance(error, ApiError):
         return ErrorReport(
             error.status, error.code, error.message, error.details, tuple(error.headers.items())
@@ -70,7 +71,7 @@ def report_for(error: Exception) -> ErrorReport:
             503,
             "SERVICE_UNAVAILABLE",
             CIRCUIT_OPEN_MESSAGE,
-            details=_visible(names),
+            details=names if expose_names else (),
             headers=(("Retry-After", str(max(1, math.ceil(error.retry_after)))),),
             internal_details=names,
         )
@@ -83,6 +84,10 @@ def report_for(error: Exception) -> ErrorReport:
         )
     if isinstance(error, DeadlineExceeded):
         return ErrorReport(504, "UPSTREAM_TIMEOUT", UPSTREAM_TIMEOUT_MESSAGE)
+    if isinstance(error, FallbackExhausted):
+        wait = error.retry_after
+        retry = () if wait is None else (("Retry-After", str(max(1, math.ceil(wait)))),)
+        return ErrorReport(503, "SERVICE_UNAVAILABLE", CIRCUIT_OPEN_MESSAGE, headers=retry)
     if isinstance(error, InternalServerError) and error.original_exception is not None:
         return INTERNAL_ERROR
     if isinstance(error, HTTPException) and error.code is not None:
@@ -90,10 +95,14 @@ def report_for(error: Exception) -> ErrorReport:
     # Until a session is built requests is not imported, and no error can be one of its.
     requests = sys.modules.get("requests")
     if requests is not None and isinstance(error, requests.RequestException):
-        return _report_for_upstream(error)
+        return _report_for_upstream(error, expose_names)
+    httpx = sys.modules.get("httpx")  # loaded only by the httpx client's extra
+    if httpx is not None and isinstance(error, httpx.HTTPError):
+        return _report_for_httpx(error, expose_names)
     if isinstance(error, UpstreamServerError):
         names = ({"upstream": upstream_host(error.response.url)},)
-        return ErrorReport(502, "BAD_GATEWAY", BAD_GATEWAY_MESSAGE, _visible(names), (), names)
+        shown = names if expose_names else ()
+        return ErrorReport(502, "BAD_GATEWAY", BAD_GATEWAY_MESSAGE, shown, (), names)
     return INTERNAL_ERROR
 
 
@@ -109,10 +118,13 @@ def is_upstream_failure(error: BaseException) -> bool:
     if isinstance(error, UpstreamServerError):
         return True
     requests = sys.modules.get("requests")
-    return requests is not None and isinstance(error, requests.RequestException)
+    if requests is not None and isinstance(error, requests.RequestException):
+        return True
+    httpx = sys.modules.get("httpx")
+    return httpx is not None and isinstance(error, httpx.HTTPError)
 
 
-def _report_for_upstream(error: requests.RequestException) -> ErrorReport:
+def _report_for_upstream(error: requests.RequestException, expose_names: bool) -> ErrorReport:
     """Describe a failed outgoing call by the upstream's host, never its full URL."""
     import requests
 
@@ -122,14 +134,16 @@ def _report_for_upstream(error: requests.RequestException) -> ErrorReport:
     response = error.response
     url = getattr(request, "url", None) or getattr(response, "url", None)
     names = ({"upstream": upstream_host(url)},)
-    details = _visible(names)
+    details = names if expose_names else ()
     if isinstance(error, requests.Timeout):  # before ConnectionError: ConnectTimeout is both
         return ErrorReport(504, "UPSTREAM_TIMEOUT", UPSTREAM_TIMEOUT_MESSAGE, details, (), names)
     if isinstance(error, requests.ConnectionError):
         return ErrorReport(
             503, "UPSTREAM_UNAVAILABLE", UPSTREAM_UNAVAILABLE_MESSAGE, details, (), names
         )
-    if isinstance(error, requests.TooManyRedirects | ResponseTooLarge):
+    # A redirect loop, a body cut or undecodable after the headers, a body over the limit.
+    broken = requests.exceptions.ChunkedEncodingError | requests.exceptions.ContentDecodingError
+    if isinstance(error, requests.TooManyRedirects | ResponseTooLarge | broken):
         return ErrorReport(502, "BAD_GATEWAY", BAD_GATEWAY_MESSAGE, details, (), names)
     if (
         isinstance(error, requests.HTTPError)
@@ -140,10 +154,36 @@ def _report_for_upstream(error: requests.RequestException) -> ErrorReport:
     return INTERNAL_ERROR
 
 
-def _visible(names: Sequence[Mapping[str, object]]) -> Sequence[Mapping[str, object]]:
-    """Return ``names`` if the current app shows internal names to clients, else nothing."""
-    config = current_app.extensions.get("guard.config") if has_app_context() else None
-    return names if getattr(config, "expose_upstream_names", False) else ()
+def _report_for_httpx(error: Exception, expose_names: bool) -> ErrorReport:
+    """Describe a failed call of the httpx client as the session's would be described."""
+    import httpx
+
+    from .httpx_upstream import HttpxResponseTooLarge
+
+    try:
+        url = str(error.request.url)  # type: ignore[attr-defined]
+    except RuntimeError:  # an error raised before it had a request
+        url = None
+    names = ({"upstream": upstream_host(url)},)
+    details = names if expose_names else ()
+    if isinstance(error, httpx.TimeoutException):
+        return ErrorReport(504, "UPSTREAM_TIMEOUT", UPSTREAM_TIMEOUT_MESSAGE, details, (), names)
+    if isinstance(error, httpx.NetworkError | httpx.ProxyError):
+        return ErrorReport(
+            503, "UPSTREAM_UNAVAILABLE", UPSTREAM_UNAVAILABLE_MESSAGE, details, (), names
+        )
+    # A redirect loop, a broken or undecodable answer, a body over the size limit, a 5xx.
+    bad = (
+        httpx.RemoteProtocolError
+        | httpx.TooManyRedirects
+        | httpx.DecodingError
+        | HttpxResponseTooLarge
+    )
+    if isinstance(error, bad) or (
+        isinstance(error, httpx.HTTPStatusError) and error.response.status_code >= 500
+    ):
+        return ErrorReport(502, "BAD_GATEWAY", BAD_GATEWAY_MESSAGE, details, (), names)
+    return INTERNAL_ERROR
 
 
 def _report_for_http(error: HTTPException, status: int) -> ErrorReport:
@@ -173,49 +213,6 @@ def _caused_by_undecodable_body(error: BadRequest) -> bool:
         ):
             return True
     return False
-
-
-BodyBuilder = Callable[[ErrorReport, str, "str | None", str], dict[str, object]]
-
-
-def envelope_body(
-    report: ErrorReport, error_id: str, request_id: str | None, path: str
-) -> dict[str, object]:
-    """Return ``{"error": {id, code, message, status, request_id[, details]}}``."""
-    error: dict[str, object] = {
-        "id": error_id,
-        "code": report.code,
-        "message": report.message,
-        "status": report.status,
-        "request_id": request_id,
-    }
-    if report.details:
-        error["details"] = list(report.details)
-    return {"error": error}
-
-
-def problem_body(
-    report: ErrorReport, error_id: str, request_id: str | None, path: str
-) -> dict[str, object]:
-    """Return an RFC 9457 problem object with ``code``, ``error_id`` and ``request_id`` members."""
-    problem: dict[str, object] = {
-        "type": "about:blank",
-        "title": phrase(report.status),
-        "status": report.status,
-        "detail": report.message,
-        "instance": path,
-        "code": report.code,
-        "error_id": error_id,
-        "request_id": request_id,
-    }
-    if report.details:
-        problem["details"] = list(report.details)
-    return problem
-
-
-def minimal_body(build: BodyBuilder, error_id: str, request_id: str | None, path: str) -> str:
-    """Return the generic 500 body as text, using nothing that could fail to serialize."""
-    return json.dumps(build(INTERNAL_ERROR, error_id, request_id, path))
 
 
 def phrase(status: int) -> str:

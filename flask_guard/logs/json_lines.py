@@ -11,7 +11,7 @@ from flask import Flask
 from flask.logging import default_handler
 
 from ..tracing.context import record_trace_ids
-from ..web.request_id import RequestIdFilter, current_request_id
+from ..web.request_id import log_request_id
 from .extras import extra_fields
 
 # Terminal colour and style codes, such as werkzeug's development server puts in its lines.
@@ -26,12 +26,17 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         """Return ``record`` as a single line of JSON."""
+        return json.dumps(self.fields(record), default=str)
+
+    def fields(self, record: logging.LogRecord) -> dict[str, object]:
+        """Return the keys of ``record``'s line, in the order they are written."""
         entry: dict[str, object] = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
             "message": _plain(record.getMessage()),
-            "request_id": getattr(record, "request_id", None) or current_request_id() or "-",
+            # A record made before the guard was set up has none.
+            "request_id": getattr(record, "request_id", None) or log_request_id(),
         }
         entry["trace_id"], entry["span_id"] = record_trace_ids(record)
         error_id = getattr(record, "error_id", None)
@@ -41,7 +46,7 @@ class JsonFormatter(logging.Formatter):
             entry["exception"] = self.formatException(record.exc_info)
         for name, value in extra_fields(record).items():
             entry.setdefault(name, value)
-        return json.dumps(entry, default=str)
+        return entry
 
 
 def _plain(message: str) -> str:
@@ -49,13 +54,12 @@ def _plain(message: str) -> str:
 
 
 def install_json_logs(app: Flask) -> None:
-    """Give the root logger's handlers (or a new stderr handler) JSON lines and request ids;
-    the app's logger then logs through them."""
-    app.logger.removeHandler(default_handler)
+    """Give the root logger's handlers (or a new stderr handler) JSON lines; the app's
+    logger then logs through them."""
+    if "logger" in vars(app):  # made already: Flask gave it its own stderr handler
+        app.logger.removeHandler(default_handler)
     root = logging.getLogger()
     if not root.handlers:
         root.addHandler(logging.StreamHandler())
     for handler in root.handlers:
         handler.setFormatter(JsonFormatter())
-        if not any(isinstance(f, RequestIdFilter) for f in handler.filters):
-            handler.addFilter(RequestIdFilter())

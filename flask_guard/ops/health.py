@@ -1,10 +1,11 @@
-"""The health endpoint: a status for anyone, breaker and storage details for the operator."""
+"""The health endpoint: a status (and the service level) for anyone; breakers, storage,
+custom checks and features for the operator."""
 
 from __future__ import annotations
 
 import hmac
 from collections.abc import Collection
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from flask import Flask, Response, current_app, request
 
@@ -13,7 +14,11 @@ from ..breaker.policy import CircuitState
 from ..errors.exceptions import ApiError
 from ..errors.record import STATUS_REPORT_KEY
 from ..resilience.bulkhead import Bulkhead, BulkheadStats
+from .checks import CheckResult
 from .routes import add_guard_route
+
+if TYPE_CHECKING:
+    from ..degrade.features import Features
 
 
 def health_report(
@@ -49,6 +54,40 @@ def health_report(
     return document, 503 if open_critical else 200
 
 
+def fold_checks(document: dict[str, object], status: int, results: Collection[CheckResult]) -> int:
+    """Add the results of the custom checks to ``document``; return the HTTP status.
+
+    A failing check makes an ``"ok"`` status ``"degraded"``; a failing critical check makes
+    it ``"unavailable"`` (503).
+    """
+    if not results:
+        return status
+    document["checks"] = {
+        result.name: {
+            "ok": result.ok,
+            "duration": round(result.duration, 3),
+            "error": result.error,
+        }
+        for result in results
+    }
+    failing = [result for result in results if not result.ok]
+    critical = sorted(result.name for result in failing if result.critical)
+    if critical:
+        document["status"] = "unavailable"
+        document["critical_failing"] = critical
+        return 503
+    if failing and document["status"] == "ok":
+        document["status"] = "degraded"
+    return status
+
+
+def fold_features(document: dict[str, object], features: Features) -> None:
+    """Add the service level and each feature's state to ``document``, if any is declared."""
+    if len(features):
+        document["level"] = features.refresh().value
+        document["features"] = features.report()
+
+
 def _bulkhead_summary(stats: BulkheadStats) -> dict[str, object]:
     return {
         "in_flight": stats.in_flight,
@@ -69,6 +108,10 @@ def _summary(breaker: CircuitBreaker) -> dict[str, object]:
         "failures": stats.failures,
         "retry_after": round(stats.retry_after, 3),
     }
+
+
+# What anyone may read: the status, and the service level when features are declared.
+_PUBLIC = ("status", "level")
 
 
 def bears_token(token: str | None) -> bool:
@@ -105,8 +148,10 @@ def install_health(
             critical,
             guard.all_bulkheads(),
         )
+        status = fold_checks(document, status, guard.health_checks.run())
+        fold_features(document, guard.features)
         if not bears_token(token):
-            document = {"status": document["status"]}
+            document = {key: document[key] for key in _PUBLIC if key in document}
         response = cast(Response, current_app.json.response(document))  # the app's class
         response.status_code = status
         response.headers["Cache-Control"] = "no-store"

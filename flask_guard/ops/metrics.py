@@ -17,6 +17,7 @@ from prometheus_client.registry import Collector
 
 from ..breaker.policy import CircuitState
 from ..breaker.registry import BreakerRegistry
+from ..degrade.metrics import DegradeCollector
 from ..errors.report import report_for
 from ..sentry.delivery import LOST
 from ..signals import error_handled, retry_attempted
@@ -109,6 +110,7 @@ class _Metrics:
         REGISTRY.register(_LostEventsCollector())
         self.bulkheads = _BulkheadCollector()
         REGISTRY.register(self.bulkheads)
+        REGISTRY.register(DegradeCollector(self.bulkheads.apps))
         self.errors = Counter(
             "flask_guard_error_responses",
             "Error responses by envelope code and HTTP status.",

@@ -3,6 +3,7 @@ breaker, the bulkhead, request ids, the call's deadline and the body size limit,
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -12,14 +13,16 @@ from urllib3.exceptions import ReadTimeoutError
 
 from ..breaker.breaker import CircuitBreaker
 from ..errors.exceptions import DeadlineExceeded, UpstreamServerError, upstream_host
-from ..errors.upstream import ResponseTooLarge, TotalTimeout
+from ..errors.upstream import TotalTimeout
 from ..resilience.bulkhead import Bulkhead
-from ..resilience.request_budget import REQUEST_TIMEOUT_HEADER, check_time_left
-from ..tracing.context import add_trace_headers
-from ..web.request_id import current_request_id
+from ..resilience.request_budget import check_time_left
+from .headers import add_call_headers
+from .host_limit import HostLimit
 from .http_retry import GuardRetry
-from .pools import CURRENT_CALL, POOL_CLASSES, HostCache
+from .pools import CURRENT_CALL, POOL_CLASSES, HostCache, OutboundCall
+from .response_body import read_body
 from .settings import Timeout
+from .watchdog import WATCHDOG
 
 BreakerOption = CircuitBreaker | Literal["per-host"] | None
 
@@ -29,7 +32,8 @@ class GuardedAdapter(HTTPAdapter):
 
     :ivar breakers: the per-host breakers in use, by ``host[:port]`` (at most
         :data:`~flask_guard.transport.MAX_HOSTS`, least recently used dropped first).
-    :ivar bulkheads: the per-host bulkheads in use, likewise.
+    :ivar bulkheads: the per-host bulkheads in use, likewise (with ``max_concurrent``).
+    :ivar host_limits: the adaptive per-host limits in use, likewise (without it).
     """
 
     def __init__(
@@ -48,6 +52,7 @@ class GuardedAdapter(HTTPAdapter):
         self.bulkheads: HostCache[Bulkhead] = HostCache(
             lambda host: Bulkhead(f"http:{host}", max_concurrent or 1)
         )
+        self.host_limits: HostCache[HostLimit] = HostCache(lambda host: HostLimit(f"http:{host}"))
         self._breaker = breaker
         self._request_id_header = request_id_header
         self._max_concurrent = max_concurrent
@@ -75,23 +80,47 @@ class GuardedAdapter(HTTPAdapter):
         """Send ``request`` with the default timeout if it has none, through the bulkhead
         and the breaker; read the body unless ``stream``."""
         timeout = self.timeout if timeout is None else timeout
-        headers = request.headers
-        if self._request_id_header and self._request_id_header not in headers:
-            request_id = current_request_id()
-            if request_id is not None:
-                headers[self._request_id_header] = request_id
-        add_trace_headers(headers)
         call = CURRENT_CALL.get()
-        if call is not None and check_time_left("an outgoing call") is not None:
-            headers[REQUEST_TIMEOUT_HEADER] = f"{max(call.left(), 0.001):.3f}"
+        budgeted = call is not None and check_time_left("an outgoing call") is not None
+        add_call_headers(
+            request.headers, self._request_id_header, call.left() if budgeted and call else None
+        )
         if self._max_concurrent is None:
-            return self._send_through_breaker(request, stream, timeout, kwargs)
+            return self._send_within_host_limit(request, stream, timeout, kwargs)
         bulkhead = self.bulkheads.get_or_make(upstream_host(request.url))
         bulkhead.acquire()
         try:
             return self._send_through_breaker(request, stream, timeout, kwargs)
         finally:
             bulkhead.release()
+
+    def _send_within_host_limit(
+        self, request: requests.PreparedRequest, stream: bool, timeout: Any, kwargs: Any
+    ) -> requests.Response:
+        host = self.host_limits.get_or_make(upstream_host(request.url))
+        call = CURRENT_CALL.get()
+        ceiling = _read_timeout(timeout, call)
+        admitted = host.admit(ceiling)
+        alarm = None
+        if call is not None and not admitted.alone and admitted.overdue_after < call.left():
+
+            def overdue() -> None:
+                if admitted.overdue():
+                    call.cut(
+                        f"cut short: {host.name} stalled, and this call was overdue "
+                        f"after {admitted.overdue_after:.1f} s"
+                    )
+
+            alarm = WATCHDOG.schedule(admitted.started + admitted.overdue_after, overdue)
+        answered = False
+        try:
+            response = self._send_through_breaker(request, stream, timeout, kwargs)
+            answered = True
+            return response
+        finally:
+            if alarm is not None:
+                alarm.cancel()
+            admitted.finish(answered)
 
     def _send_through_breaker(
         self, request: requests.PreparedRequest, stream: bool, timeout: Any, kwargs: Any
@@ -146,12 +175,11 @@ class GuardedAdapter(HTTPAdapter):
             raise
 
     def _read_body(self, response: requests.Response) -> None:
-        limit = self._max_response_bytes
-        if limit is None:
-            response.content  # noqa: B018 - read it now, inside the deadline and the bulkhead
-        else:
-            response._content = _read_at_most(response, limit)
-        if (late := past_deadline(response.request)) is not None:
+        request = response.request
+        response._content = read_body(
+            response, self._max_response_bytes, lambda: past_deadline(request)
+        )
+        if (late := past_deadline(request)) is not None:
             # Shut down mid-body: a body without a length looks complete, yet is cut.
             raise late
 
@@ -168,29 +196,20 @@ def past_deadline(request: requests.PreparedRequest) -> Exception | None:
     call = CURRENT_CALL.get()
     if call is None or not (call.expired or call.left() <= 0):
         return None
+    if call.cut_reason is not None:
+        return TotalTimeout(call.cut_reason, request=request)
     if call.by_client:
         return DeadlineExceeded("the request's time budget, set by the client, ran out")
     return TotalTimeout("the call ran past its deadline", request=request)
 
 
-def _read_at_most(response: requests.Response, limit: int) -> bytes:
-    length = response.headers.get("Content-Length", "")
-    if length.isdigit() and int(length) > limit:
-        response.close()
-        raise ResponseTooLarge(
-            f"the response is longer than max_response_bytes={limit}", response=response
-        )
-    chunks: list[bytes] = []
-    size = 0
-    for chunk in response.iter_content(65536):
-        size += len(chunk)
-        if size > limit:
-            response.close()
-            raise ResponseTooLarge(
-                f"the response is longer than max_response_bytes={limit}", response=response
-            )
-        chunks.append(chunk)
-    return b"".join(chunks)
+def _read_timeout(timeout: Any, call: OutboundCall | None) -> float:
+    """Return the seconds one read may wait: the read part of ``timeout``, else the time
+    left to the call, else no limit."""
+    read = timeout[1] if isinstance(timeout, tuple) else timeout
+    if isinstance(read, int | float):
+        return float(read)
+    return call.left() if call is not None else math.inf
 
 
 def _host_breaker(host: str) -> CircuitBreaker:

@@ -32,13 +32,15 @@ class OutboundCall:
     :meth:`expire` shuts the connection down so a trickling or hung read ends at once.
     """
 
-    __slots__ = ("attempt_started", "by_client", "deadline", "expired", "sock")
+    __slots__ = ("attempt_started", "by_client", "cut_reason", "deadline", "expired", "sock")
 
     def __init__(self, deadline: float, by_client: bool = False) -> None:
         self.deadline = deadline
         #: Whether the deadline is the client's budget, shorter than the call's own limit.
         self.by_client = by_client
         self.expired = False
+        #: Why the call was cut short before its deadline, if it was (see :meth:`cut`).
+        self.cut_reason: str | None = None
         # The socket of the current attempt. Kept here, not read from the connection: for a
         # body that ends with the connection, http.client drops the connection's reference.
         self.sock: socket.socket | None = None
@@ -57,6 +59,11 @@ class OutboundCall:
             # a read that another thread is still in.
             with contextlib.suppress(OSError):
                 socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+    def cut(self, reason: str) -> None:
+        """End the call now, before its deadline, for ``reason``: as :meth:`expire` does."""
+        self.cut_reason = reason
+        self.expire()
 
     def bound(self, timeout: Timeout) -> Timeout:
         """Return ``timeout`` with connect and read limited to the time left."""

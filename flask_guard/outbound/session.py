@@ -4,10 +4,11 @@ and a bulkhead (each call goes through :class:`~flask_guard.session_adapter.Guar
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Collection
 from dataclasses import asdict
 from http.cookiejar import DefaultCookiePolicy
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import requests
 
@@ -15,11 +16,21 @@ from ..redaction.names import looks_secret
 from ..resilience.bulkhead import Bulkhead
 from ..resilience.request_budget import budget_set_by_client, check_time_left
 from ..resilience.retry_budget import RetryBudget
+from ..resilience.waits import Wait
 from .adapter import BreakerOption, GuardedAdapter, past_deadline
-from .http_retry import GuardRetry, quiet_retry_warnings
+from .http_retry import (
+    IDEMPOTENCY_KEY_HEADER,
+    KEYED_CALL,
+    KEYED_METHODS,
+    GuardRetry,
+    quiet_retry_warnings,
+)
 from .pools import CURRENT_CALL, OutboundCall
-from .settings import SessionSettings, Timeout, check_options
+from .settings import DEFAULT, SessionSettings, Timeout, check_options
 from .watchdog import WATCHDOG
+
+if TYPE_CHECKING:
+    from ..degrade.http_stale import HttpStale
 
 #: Methods retried by default: the idempotent ones. POST and PATCH only when asked.
 DEFAULT_ALLOWED_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
@@ -29,17 +40,45 @@ BudgetOption = RetryBudget | Literal["own"] | None
 
 
 class GuardSession(requests.Session):
-    """A ``requests.Session`` whose calls each have one deadline, redirects included, and
-    that keeps secret-looking headers from another host a redirect leads to."""
+    """A ``requests.Session`` whose calls each have one deadline, redirects included, that
+    keeps secret-looking headers from another host a redirect leads to, and that retries a
+    POST or PATCH only when it carries an ``Idempotency-Key``."""
 
     def __init__(self, total_timeout: float) -> None:
         super().__init__()
         self.total_timeout = total_timeout
 
+    #: Stale-if-error for GETs (:mod:`flask_guard.degrade.http_stale`), or None.
+    stale: HttpStale | None = None
+
+    def request(
+        self,
+        method: str,
+        url: str | bytes,
+        *args: Any,
+        idempotent: bool = False,
+        **kwargs: Any,
+    ) -> requests.Response:
+        """Send a request as ``requests.Session.request`` does; ``idempotent=True`` sends an
+        ``Idempotency-Key`` (a new random one unless the headers carry one), which lets a
+        POST or PATCH be retried with the same key."""
+        if idempotent:
+            headers = requests.structures.CaseInsensitiveDict(kwargs.get("headers") or {})
+            headers.setdefault(IDEMPOTENCY_KEY_HEADER, uuid.uuid4().hex)
+            kwargs["headers"] = headers
+        return super().request(method, url, *args, **kwargs)
+
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
         """Send ``request`` within ``total_timeout`` and the current request's budget."""
         if CURRENT_CALL.get() is not None:  # a redirect of a call under way
             return super().send(request, **kwargs)
+        if self.stale is not None:
+            return self.stale.send(request, lambda: self._send_in_time(request, kwargs))
+        return self._send_in_time(request, kwargs)
+
+    def _send_in_time(
+        self, request: requests.PreparedRequest, kwargs: dict[str, Any]
+    ) -> requests.Response:
         seconds = self.total_timeout
         left = check_time_left("an outgoing call")
         by_client = False
@@ -47,6 +86,11 @@ class GuardSession(requests.Session):
             seconds, by_client = left, budget_set_by_client()
         call = OutboundCall(time.monotonic() + seconds, by_client)
         token = CURRENT_CALL.set(call)
+        keyed = (
+            KEYED_CALL.set(True)
+            if request.method in KEYED_METHODS and IDEMPOTENCY_KEY_HEADER in request.headers
+            else None
+        )
         alarm = WATCHDOG.schedule(call.deadline, call.expire)
         try:
             return super().send(request, **kwargs)
@@ -60,6 +104,8 @@ class GuardSession(requests.Session):
             alarm.cancel()
             call.sock = None
             CURRENT_CALL.reset(token)
+            if keyed is not None:
+                KEYED_CALL.reset(keyed)
 
     def rebuild_auth(
         self, prepared_request: requests.PreparedRequest, response: requests.Response
@@ -74,30 +120,35 @@ class GuardSession(requests.Session):
 
 
 def robust_session(
-    retries: int = 3,
-    backoff_factor: float = 0.5,
+    retries: int = DEFAULT.retries,
+    backoff_factor: float = DEFAULT.backoff_factor,
     status_forcelist: Collection[int] = DEFAULT_STATUS_FORCELIST,
     allowed_methods: Collection[str] = DEFAULT_ALLOWED_METHODS,
-    timeout: Timeout = (3.05, 10.0),
-    pool_maxsize: int = 10,
+    timeout: Timeout = DEFAULT.timeout,
+    pool_maxsize: int = DEFAULT.pool_maxsize,
     breaker: BreakerOption = None,
-    max_retry_after: float = 10.0,
+    max_retry_after: float = DEFAULT.max_retry_after,
     *,
-    total_timeout: float = 20.0,
-    max_concurrent: int | None = None,
-    max_response_bytes: int | None = None,
+    total_timeout: float = DEFAULT.total_timeout,
+    max_concurrent: int | None = DEFAULT.max_concurrent,
+    max_response_bytes: int | None = DEFAULT.max_response_bytes,
     retry_budget: BudgetOption = "own",
     request_id_header: str | None = None,
+    wait: Wait | None = None,
 ) -> requests.Session:
     """Return a ``requests.Session`` that retries, times out and fails fast.
 
     * urllib3's :class:`~urllib3.util.Retry` is mounted for http and https: ``retries``
-      retries with exponential ``backoff_factor`` backoff, for connection errors (any method:
+      retries, waiting as ``wait`` says (a :mod:`~flask_guard.waits` strategy; by default
+      urllib3's exponential ``backoff_factor`` backoff), for connection errors (any method:
       the request never left), read errors and ``status_forcelist`` statuses (only
-      ``allowed_methods``, the idempotent ones by default; POST and PATCH are not retried
-      unless listed). ``Retry-After`` is honoured, up to ``max_retry_after`` seconds: a longer
-      one is not waited for and the response goes back at once; a malformed one means normal
-      backoff. The last response is returned, never a ``MaxRetryError`` for a status.
+      ``allowed_methods``, the idempotent ones by default; a POST or PATCH only when it
+      carries an ``Idempotency-Key``, sent unchanged with every attempt: pass
+      ``idempotent=True`` to a call to have one made). Each retry is one INFO line on the
+      ``flask_guard.retry`` logger. ``Retry-After`` is honoured, up to ``max_retry_after``
+      seconds: a longer one is not waited for and the response goes back at once; a
+      malformed one means normal backoff. The last response is returned, never a
+      ``MaxRetryError`` for a status.
     * ``timeout`` (seconds, or ``(connect, read)``) applies to every request that passes
       none; requests itself has no default.
     * ``total_timeout`` (seconds) bounds each call whole: connect, every read, every retry
@@ -116,11 +167,15 @@ def robust_session(
     * ``max_concurrent``: at most this many calls in flight per host (a
       :class:`~flask_guard.Bulkhead` each); the next raises
       :class:`~flask_guard.BulkheadFullError` at once.
-    * ``max_response_bytes``: a longer body (decoded) raises :class:`ResponseTooLarge`.
+    * ``max_response_bytes`` (10 MiB by default; None for no limit): a body longer than
+      this once decoded (``Content-Encoding`` undone, so a decompression bomb stops at the
+      limit) raises :class:`ResponseTooLarge`. It bounds bodies the session reads; with
+      ``stream=True`` the caller reads, and bounds, the body.
     * ``retry_budget``: the :class:`~flask_guard.RetryBudget` retries draw from: ``"own"``
       (default) for one of this session's, a shared one, or None for no limit.
     * ``request_id_header``: send the current request's id in this header (``guard.session``
       does).
+    * ``wait``: the wait before each retry, e.g. ``waits.Exponential(0.2, jitter="full")``.
 
     Per-host breakers and bulkheads are kept for the
     :data:`~flask_guard.transport.MAX_HOSTS` (1,024) hosts used last.
@@ -144,6 +199,7 @@ def robust_session(
         raise_on_status=False,
         max_retry_after=max_retry_after,
         budget=RetryBudget() if retry_budget == "own" else retry_budget,
+        wait=wait,
     )
     adapter = GuardedAdapter(
         retry,

@@ -9,6 +9,12 @@ from dataclasses import asdict, dataclass
 from .. import validators
 
 Timeout = float | tuple[float, float]
+
+#: The default ``max_response_bytes``: 10 MiB of decoded body. A JSON API's answers are a few
+#: kilobytes; ten megabytes is a thousand times that, and a gunicorn worker of four threads
+#: reading four refused bodies at once still grows by tens of megabytes, not gigabytes.
+DEFAULT_MAX_RESPONSE_BYTES = 10 * 1024 * 1024
+
 Check = Callable[[str, object, type[ValueError]], object]
 
 #: How each checked :func:`~flask_guard.robust_session` argument is validated:
@@ -38,7 +44,8 @@ def check_options(error: type[ValueError] = ValueError, **options: object) -> No
 @dataclass(frozen=True, slots=True)
 class SessionSettings:
     """The ``GUARD_HTTP_*`` settings: :func:`~flask_guard.robust_session` arguments for
-    ``guard.session``."""
+    ``guard.session``. Their defaults are those of the config keys and of
+    :func:`~flask_guard.robust_session`."""
 
     retries: int = 3
     backoff_factor: float = 0.5
@@ -47,7 +54,12 @@ class SessionSettings:
     max_retry_after: float = 10.0
     total_timeout: float = 20.0
     max_concurrent: int | None = None
-    max_response_bytes: int | None = None
+    max_response_bytes: int | None = DEFAULT_MAX_RESPONSE_BYTES
 
     def __post_init__(self) -> None:
         check_options(**asdict(self))
+
+
+#: The defaults, the one source for :func:`~flask_guard.robust_session`'s signature and the
+#: ``GUARD_HTTP_*`` keys.
+DEFAULT = SessionSettings()

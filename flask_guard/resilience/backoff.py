@@ -1,61 +1,51 @@
-"""Backoff delays and retry-after hints: small pure helpers for :mod:`flask_guard.retry`."""
+"""Retry-after hints and the jitter names of :func:`~flask_guard.retry_with_backoff`:
+small pure helpers. The waits themselves are in :mod:`flask_guard.resilience.waits`."""
 
 from __future__ import annotations
 
-import random
+import math
+import time
+from email.utils import parsedate_to_datetime
 from typing import Literal
 
 Jitter = Literal["full", "equal", "decorrelated"] | None
 JITTERS: tuple[Jitter, ...] = ("full", "equal", "decorrelated", None)
 
 
-def backoff_delay(
-    attempt: int,
-    base_delay: float,
-    max_delay: float,
-    jitter: Jitter,
-    previous: float,
-) -> float:
-    """Return the seconds to wait after failed attempt number ``attempt`` (1-based).
+def parse_retry_after(value: str | None) -> float | None:
+    """Return the seconds a ``Retry-After`` value asks to wait, or None when absent or
+    malformed (``soon``, ``-5``, ``1e3``, a date that is no date).
 
-    The ceiling is ``base_delay * 2 ** (attempt - 1)``, capped at ``max_delay``:
-
-    * ``"full"``: uniform between 0 and the ceiling (the least total work under contention);
-    * ``"equal"``: half the ceiling plus uniform up to the other half;
-    * ``"decorrelated"``: uniform between ``base_delay`` and three times ``previous``
-      (the last delay), capped at ``max_delay``;
-    * ``None``: the ceiling itself.
+    Whole seconds or an HTTP date (0 once it passed), as RFC 9110 allows.
     """
-    uniform = random.uniform
-    if jitter == "decorrelated":
-        return min(max_delay, uniform(base_delay, max(base_delay, previous * 3)))
-    ceiling = min(max_delay, base_delay * 2.0 ** (attempt - 1))
-    if jitter == "full":
-        return uniform(0, ceiling)
-    if jitter == "equal":
-        return ceiling / 2 + uniform(0, ceiling / 2)
-    return ceiling
+    if value is None:
+        return None
+    value = value.strip()
+    if value.isdigit() and value.isascii():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        return None
+    seconds = when.timestamp() - time.time()
+    return max(0.0, seconds) if math.isfinite(seconds) else None
 
 
 def retry_after_hint(error: BaseException) -> float | None:
     """Return the seconds the failure asks to wait, if it says: a ``retry_after`` attribute,
-    or the ``Retry-After`` header of the response a requests ``HTTPError`` carries.
+    or the ``Retry-After`` header of the response it carries (a requests ``HTTPError`` or
+    an ``httpx.HTTPStatusError``).
 
     A malformed header is treated as absent.
     """
     hint = getattr(error, "retry_after", None)
     if isinstance(hint, int | float) and not isinstance(hint, bool) and hint >= 0:
         return float(hint)
-    response = getattr(error, "response", None)
-    header = getattr(getattr(response, "headers", None), "get", lambda _: None)("Retry-After")
-    if not isinstance(header, str):
-        return None
-    # Imported on the first header seen, not with flask_guard: few errors carry one.
-    from urllib3.exceptions import InvalidHeader
-    from urllib3.util.retry import Retry
-
     try:
-        # Only its parser is used; a cap of 0 s would be wrong, so keep urllib3's own.
-        return Retry().parse_retry_after(header)
-    except InvalidHeader:
+        response = getattr(error, "response", None)
+    except RuntimeError:  # httpx raises it for an error made without a response
         return None
+    header = getattr(getattr(response, "headers", None), "get", lambda _: None)("Retry-After")
+    return parse_retry_after(header) if isinstance(header, str) else None

@@ -1,4 +1,5 @@
-"""``retry_with_backoff``: retry a flaky call with capped, jittered exponential backoff."""
+"""``retry_with_backoff``: retry a flaky call, waiting as a :mod:`~flask_guard.waits` strategy
+says (capped, jittered exponential backoff by default)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,8 @@ import functools
 import inspect
 import time
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
-from typing import Any, ParamSpec, TypeVar
+from dataclasses import dataclass, field
+from typing import Any, ParamSpec, Protocol, TypeVar, cast
 
 from .. import validators
 from ..errors.exceptions import (
@@ -18,14 +19,28 @@ from ..errors.exceptions import (
 )
 from ..signals import retry_attempted, retry_exhausted, send_safely
 from ..validators import ExceptionClasses
-from .backoff import JITTERS, Jitter, backoff_delay, retry_after_hint
+from .backoff import JITTERS, Jitter, retry_after_hint
 from .request_budget import check_time_left
 from .retry_budget import DEFAULT_BUDGET, RetryBudget
+from .retry_log import log_retry
+from .retry_stats import RetryRecord
+from .waits import Wait, check_wait, from_jitter
 
 P = ParamSpec("P")
 R = TypeVar("R")
+R_co = TypeVar("R_co", covariant=True)
 
 Sleep = Callable[[float], object]
+
+
+class Retried(Protocol[P, R_co]):
+    """A function decorated with :func:`retry_with_backoff`; ``retry`` tells what it did."""
+
+    retry: RetryRecord
+    __name__: str
+    __qualname__: str
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R_co: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +56,10 @@ class RetryPolicy:
     jitter: Jitter
     budget: RetryBudget | None
     clock: Callable[[], float]
+    wait: Wait | None
+    waiting: Wait = field(init=False)
+    """The strategy: ``wait`` if given, else the one ``base_delay``, ``max_delay`` and
+    ``jitter`` describe."""
 
     def __post_init__(self) -> None:
         validators.whole_number("max_attempts", self.max_attempts)
@@ -52,6 +71,10 @@ class RetryPolicy:
                 "jitter", self.jitter, '"full", "equal", "decorrelated" or None', ValueError
             )
         validators.exception_classes("retry_on", self.retry_on, base=Exception)
+        waiting = check_wait(self.wait) or from_jitter(
+            self.base_delay, self.max_delay, self.jitter
+        )
+        object.__setattr__(self, "waiting", waiting)
 
 
 class _Attempts:
@@ -63,11 +86,13 @@ class _Attempts:
         "_func",
         "_policy",
         "_previous",
+        "_record",
         "_started",
+        "_waited",
         "attempt",
     )
 
-    def __init__(self, policy: RetryPolicy, func: Callable[..., Any]) -> None:
+    def __init__(self, policy: RetryPolicy, func: Callable[..., Any], record: RetryRecord) -> None:
         left = check_time_left(f"calling {getattr(func, '__qualname__', func)!r}")
         self._policy = policy
         self._func = func
@@ -76,7 +101,9 @@ class _Attempts:
         self._deadline = None if policy.max_time is None else now + policy.max_time
         # The request's budget, on the policy's clock.
         self._budget_end = None if left is None else now + left
-        self._previous = policy.base_delay
+        self._previous = 0.0
+        self._waited = 0.0
+        self._record = record
         self.attempt = 1
         if policy.budget is not None:
             policy.budget.deposit()
@@ -105,12 +132,8 @@ class _Attempts:
             self._give_up(error, "no attempts left")
             return None
         hint = None if error is None else retry_after_hint(error)
-        if hint is None:
-            delay = backoff_delay(
-                self.attempt, policy.base_delay, policy.max_delay, policy.jitter, self._previous
-            )
-        else:
-            delay = min(hint, policy.max_delay)
+        wanted = policy.waiting(self.attempt, self._previous) if hint is None else hint
+        delay = min(wanted, policy.max_delay)
         now = policy.clock()
         if self._deadline is not None and now + delay > self._deadline:
             self._give_up(error, f"waiting would pass max_time={policy.max_time}s")
@@ -125,10 +148,20 @@ class _Attempts:
         send_safely(
             retry_attempted, self._func, attempt=self.attempt, delay=delay, exception=error
         )
+        cause = "retry_if_result" if error is None else type(error).__name__
+        log_retry(self._name(), self.attempt, policy.max_attempts, cause, delay)
         self.attempt += 1
         self._previous = delay
+        self._waited += delay
         self._started = now + delay
         return delay
+
+    def finish(self, failed: bool) -> None:
+        """Count the call in its function's statistics."""
+        self._record.count(self.attempt, self._waited, failed)
+
+    def _name(self) -> str:
+        return str(getattr(self._func, "__qualname__", self._func))
 
     def _give_up(self, error: BaseException | None, reason: str) -> None:
         if error is not None:
@@ -151,7 +184,8 @@ def retry_with_backoff(
     budget: RetryBudget | None = DEFAULT_BUDGET,
     sleep: Sleep | None = None,
     clock: Callable[[], float] = time.monotonic,
-) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    wait: Wait | None = None,
+) -> Callable[[Callable[P, R]], Retried[P, R]]:
     """Retry the decorated function (sync or async) when it raises, with backoff between tries.
 
     ::
@@ -161,7 +195,8 @@ def retry_with_backoff(
 
     :param max_attempts: attempts in all, the first included.
     :param base_delay: the ceiling of the first wait, doubling after each attempt.
-    :param max_delay: the most any single wait may be.
+    :param max_delay: the most any single wait may be, whatever asked for it (``wait``
+        or a retry-after hint).
     :param max_time: a deadline in seconds over all attempts: no wait runs past it.
         Inside a request with a budget (see :func:`~flask_guard.time_left`), no retry starts
         that could not finish within it (an attempt is expected to last as long as the one
@@ -172,17 +207,23 @@ def retry_with_backoff(
         are never retried.
     :param retry_if_result: ``retry_if_result(result)`` true asks for another attempt; when
         attempts run out the last result is returned.
-    :param jitter: ``"full"``, ``"equal"``, ``"decorrelated"`` or None (see
-        :func:`flask_guard.backoff.backoff_delay`).
+    :param jitter: ``"full"``, ``"equal"``, ``"decorrelated"`` or None: the waits are then
+        ``waits.Exponential(base_delay, jitter=jitter, maximum=max_delay)``, or
+        ``waits.Decorrelated(base_delay, maximum=max_delay)``.
     :param budget: the :class:`RetryBudget` retries draw from (None: unlimited).
     :param sleep: the function that waits (``time.sleep`` / ``asyncio.sleep`` by default).
     :param clock: the time source for ``max_time``.
+    :param wait: a :mod:`~flask_guard.waits` strategy, instead of ``base_delay`` and
+        ``jitter``: ``wait=waits.Fixed(0.5)``.
 
     A failure that carries a retry-after hint (a ``retry_after`` attribute, or a requests
     ``HTTPError`` whose response has ``Retry-After``) waits that long instead, capped by
     ``max_delay``. When the attempts end, the last exception is re-raised unchanged, with a
     note saying how many attempts ran and why they stopped. Sends ``retry_attempted`` before
-    each wait and ``retry_exhausted`` on giving up.
+    each wait and ``retry_exhausted`` on giving up, and logs one INFO line per retry on the
+    ``flask_guard.retry`` logger (attempt n of N, the wait, the cause, the request id).
+    ``func.retry.statistics`` counts the calls, attempts, retries, failures and the time
+    waited (a :class:`~flask_guard.resilience.retry_stats.RetryStatistics`).
     """
     policy = RetryPolicy(
         max_attempts,
@@ -194,28 +235,37 @@ def retry_with_backoff(
         jitter,
         budget,
         clock,
+        wait,
     )
 
-    def decorate(func: Callable[P, Any]) -> Callable[P, Any]:
+    def decorate(func: Callable[P, Any]) -> Retried[P, Any]:
+        record = RetryRecord(policy)
         if inspect.iscoroutinefunction(func):
-            return _retry_async(policy, func, sleep)
-        return _retry_sync(policy, func, sleep or time.sleep)
+            retried: Callable[P, Any] = _retry_async(policy, func, sleep, record)
+        else:
+            retried = _retry_sync(policy, func, sleep or time.sleep, record)
+        retried.retry = record  # type: ignore[attr-defined]
+        return cast("Retried[P, Any]", retried)
 
     return decorate
 
 
-def _retry_sync(policy: RetryPolicy, func: Callable[P, R], sleep: Sleep) -> Callable[P, R]:
+def _retry_sync(
+    policy: RetryPolicy, func: Callable[P, R], sleep: Sleep, record: RetryRecord
+) -> Callable[P, R]:
     @functools.wraps(func)
     def retried(*args: P.args, **kwargs: P.kwargs) -> R:
-        attempts = _Attempts(policy, func)
+        attempts = _Attempts(policy, func, record)
         while True:
             try:
                 result = func(*args, **kwargs)
             except Exception as error:
                 if (delay := attempts.after_error(error)) is None:
+                    attempts.finish(failed=True)
                     raise
             else:
                 if (delay := attempts.after_result(result)) is None:
+                    attempts.finish(failed=False)
                     return result
             sleep(delay)
 
@@ -223,19 +273,24 @@ def _retry_sync(policy: RetryPolicy, func: Callable[P, R], sleep: Sleep) -> Call
 
 
 def _retry_async(
-    policy: RetryPolicy, func: Callable[P, Coroutine[Any, Any, R]], sleep: Sleep | None
+    policy: RetryPolicy,
+    func: Callable[P, Coroutine[Any, Any, R]],
+    sleep: Sleep | None,
+    record: RetryRecord,
 ) -> Callable[P, Coroutine[Any, Any, R]]:
     @functools.wraps(func)
     async def retried(*args: P.args, **kwargs: P.kwargs) -> R:
-        attempts = _Attempts(policy, func)
+        attempts = _Attempts(policy, func, record)
         while True:
             try:
                 result = await func(*args, **kwargs)
             except Exception as error:
                 if (delay := attempts.after_error(error)) is None:
+                    attempts.finish(failed=True)
                     raise
             else:
                 if (delay := attempts.after_result(result)) is None:
+                    attempts.finish(failed=False)
                     return result
             await _wait(sleep, delay)
 

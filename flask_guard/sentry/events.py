@@ -37,6 +37,7 @@ from ..signals import breaker_state_changed, retry_attempted
 from ..tracing.context import span_ids_of
 from ..tracing.sentry_link import trace_context
 from .delivery import GuardTransport, quiet_sentry_retries, watch_clients
+from .source_context import add_source_context, without_source_context
 
 if TYPE_CHECKING:
     from sentry_sdk._types import Event
@@ -139,7 +140,11 @@ class EventSender:
         _BREAKERS.listen()
         incoming = Request(environ)
         try:
-            event, hint = event_from_exception(error, client_options=client.options)
+            options = client.options
+            event, hint = event_from_exception(
+                error, client_options=without_source_context(options)
+            )
+            add_source_context(event, options)
             event["event_id"] = error_id
             event["level"] = "error" if report.status >= 500 else "warning"
             event["transaction"] = route

@@ -14,7 +14,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING
 
 from ..config.keys import SentrySettings
-from ..errors.exceptions import CircuitOpenError, is_client_error
+from ..errors.exceptions import CircuitOpenError, FallbackExhausted, is_client_error
 from ..errors.report import ErrorReport
 
 if TYPE_CHECKING:
@@ -77,13 +77,16 @@ class SentryReporter:
 
     def wants(self, error: Exception, report: ErrorReport) -> bool:
         """Return whether ``error`` deserves an event: 5xx (4xx if configured), never a
-        rejected call (a breaker opening is reported once, by itself).
+        rejected call (a breaker opening is reported once, by itself), nor a fallback chain
+        whose every step an open breaker rejected.
 
         A spent request budget (:class:`~flask_guard.DeadlineExceeded`, a 504) counts as a
         client error here as it does for breakers: a client sending a tiny
         ``X-Request-Timeout`` must not spend the project's Sentry quota.
         """
-        if isinstance(error, CircuitOpenError):
+        if isinstance(error, CircuitOpenError) or (
+            isinstance(error, FallbackExhausted) and error.rejected_only
+        ):
             return False
         if report.status >= 500 and not is_client_error(error):
             return True

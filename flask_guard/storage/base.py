@@ -29,6 +29,25 @@ class BreakerHooks:
     """The breaker's clock."""
 
 
+class CorruptStateError(Exception):
+    """A breaker's state in a shared storage holds a value that no step could have written
+    (not a number, negative, infinite, absurdly large or far in the future, unknown text).
+
+    It is what ``breaker_storage_degraded`` carries when a breaker stops trusting its shared
+    state and goes on with local state.
+    """
+
+    def __init__(self, breaker: str, field: str, value: object) -> None:
+        shown = repr(value)
+        super().__init__(
+            f"circuit breaker {breaker!r}: field {field!r} holds {shown[:60]}, "
+            "which no step writes"
+        )
+        self.breaker = breaker
+        self.field = field
+        self.value = value
+
+
 @dataclass(frozen=True, slots=True)
 class FleetCounts:
     """Counts of every process sharing a breaker, as the storage last knew them."""

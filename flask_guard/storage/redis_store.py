@@ -13,8 +13,18 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ..breaker.policy import BreakerPolicy, CircuitState
-from ..breaker.states import BreakerMachine, Closed, HalfOpen, Permit, Transition, Trial
-from .base import BreakerHooks, Command, FleetCounts, Remote, RemoteAdmission
+from ..breaker.states import (
+    BreakerMachine,
+    Closed,
+    ForcedOpen,
+    HalfOpen,
+    Open,
+    Permit,
+    Transition,
+    Trial,
+)
+from .base import BreakerHooks, Command, CorruptStateError, FleetCounts, Remote, RemoteAdmission
+from .redis_reply import Shared
 
 _log = logging.getLogger("flask_guard.storage.redis")
 
@@ -31,28 +41,12 @@ _COMMANDS: dict[Command, tuple[str, str]] = {
 
 
 @dataclass(frozen=True, slots=True)
-class Shared:
-    """A breaker's state as a script answered it."""
+class Opening:
+    """An opening this process made while it could not ask Redis, to share once it can."""
 
-    state: CircuitState
-    epoch: str
-    """Names the lineage of the stored state: new when it was lost (expiry, restart)."""
-    version: int
-    """Bumped by every transition, fleet-wide: within an epoch, a newer version wins."""
-    failures: int
-    retry_after: float
-    """Seconds until a trial is admitted (0 unless open)."""
-    forced: bool
-    changed: bool
-    """Whether the step that returned this state made a transition."""
-    admitted: bool
-    """For an admission: whether this process may run a trial call."""
-    maker: str
-    """The origin (process) that made the latest transition."""
+    opened_at: float
     reason: str
-    """Why it made it."""
-    fleet_failures: int
-    fleet_rejections: int
+    forced: bool
 
 
 class Runner(Protocol):
@@ -89,6 +83,7 @@ class RedisStore:
         self._sent = (0, 0)
         self._unusable_until = 0.0
         self._unusable = False
+        self._offline: Opening | None = None
 
     # Steps
 
@@ -146,10 +141,14 @@ class RedisStore:
             return machine.force_open(now) if command == "force_open" else machine.close(cause)
 
         shared = None
-        if self._usable():
+        if self._runner.reachable():  # even past a corrupt key: a reset is its cure
             shared = self._runner.run(self, "command", cause, script_command)
         if shared is None:
             self._locally(locally)
+            with self._lock:
+                state = machine.state
+                if isinstance(state, ForcedOpen):  # forced while open: no transition
+                    self._offline = Opening(state.opened_at, "forced_open", True)
             return False
         with self._lock:
             transition = self._adopt(shared, now)
@@ -202,24 +201,51 @@ class RedisStore:
     def _usable(self) -> bool:
         return self._runner.reachable() and self._unusable_until <= time.monotonic()
 
-    def unusable(self, detail: str) -> None:
-        """Go on locally for a while: this breaker's key cannot be used (Redis answers)."""
+    def unusable(self, error: CorruptStateError) -> None:
+        """Go on locally for a while: this breaker's keys hold values that cannot be true
+        (Redis answers). Logged and signalled once, until the keys are usable again."""
         with self._lock:
             first, self._unusable = not self._unusable, True
             self._unusable_until = time.monotonic() + UNUSABLE_RETRY_INTERVAL
         if first:
             _log.warning(
-                "Circuit breaker %r: its state in Redis is corrupt (%s); this breaker goes "
-                "on with local state until the key is deleted or expires",
+                "Circuit breaker %r: its state in Redis is corrupt (field %r holds %s); this "
+                "breaker goes on with local state until the key is deleted, expires, or the "
+                "breaker is reset",
                 self.name,
-                detail,
+                error.field,
+                repr(error.value)[:60],
             )
+            self.hooks.degraded(error)
 
-    def usable(self) -> None:
-        """Note that this breaker's key answered."""
+    def usable(self, opening: Opening | None) -> None:
+        """Note that this breaker's keys answered, having been sent ``opening``."""
+        if opening is not None:
+            with self._lock:
+                if self._offline is opening:
+                    self._offline = None  # shared, or outdone by a later transition
         if self._unusable:
-            self._unusable = False
+            self._unusable, self._unusable_until = False, 0.0
             _log.info("Circuit breaker %r: its state in Redis is readable again", self.name)
+
+    def offline_opening(self) -> tuple[Opening | None, str]:
+        """Return the opening made without Redis that the next step must share, and its
+        script argument (``"<age ms> <reason> <forced>"``, or "" when there is none)."""
+        opening = self._offline
+        if opening is None:
+            return None, ""
+        age = max(0, round((self.hooks.clock() - opening.opened_at) * 1000))
+        return opening, f"{age} {opening.reason} {int(opening.forced)}"
+
+    def _note(self, transition: Transition | None) -> None:
+        """Remember an opening made without Redis, or forget it once closed (under the
+        lock, after a local change that made ``transition``)."""
+        state = self.machine.state
+        if isinstance(state, Closed):
+            self._offline = None
+        elif transition is not None and isinstance(state, Open | ForcedOpen):
+            forced = isinstance(state, ForcedOpen)
+            self._offline = Opening(state.opened_at, transition.reason, forced)
 
     # Internals
 
@@ -228,6 +254,7 @@ class RedisStore:
         with self._lock:
             transition = machine.observe(now)
             permit = machine.try_acquire(now)
+            self._note(transition)
         if transition is not None:
             self.hooks.announce(transition)
         return permit
@@ -302,6 +329,8 @@ class RedisStore:
         if transition is None:
             return None
         if transition.new is not CircuitState.OPEN or not self._usable():
+            with self._lock:
+                self._note(transition)
             self.hooks.announce(transition)
             return None
         return functools.partial(self._share_opening, transition)
@@ -309,16 +338,20 @@ class RedisStore:
     def _share_opening(self, transition: Transition) -> None:
         now = self.hooks.clock()
         shared = self._runner.run(self, "command", transition.reason, "open")
-        if shared is not None:
-            with self._lock:
+        with self._lock:
+            if shared is None:
+                self._note(transition)  # to share once Redis answers
+            else:
                 self._adopt(shared, now)
-            if not shared.changed:  # another process opened it first and reports it
-                transition = Transition(transition.old, transition.new, "synced")
+        if shared is not None and not shared.changed:
+            # Another process opened it first and reports it.
+            transition = Transition(transition.old, transition.new, "synced")
         self.hooks.announce(transition)
 
     def _locally(self, change: Callable[[], Transition | None]) -> None:
         with self._lock:
             transition = change()
+            self._note(transition)
         if transition is not None:
             self.hooks.announce(transition)
 

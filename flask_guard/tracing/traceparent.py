@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .ids import random_hex
+from ..ids import random_hex
 
 #: The version this module writes, and the only one whose layout it knows exactly.
 VERSION = "00"
@@ -97,9 +97,11 @@ def parse_tracestate(value: str | None) -> str | None:
 
 def new_trace_id() -> str:
     """Return a random trace id: 32 lowercase hex digits, never all zero."""
-    return random_hex(32)
+    trace_id = random_hex(16)
+    return trace_id if trace_id != _ZERO_TRACE_ID else new_trace_id()
 
 
 def new_span_id() -> str:
     """Return a random span id: 16 lowercase hex digits, never all zero."""
-    return random_hex(16)
+    span_id = random_hex(8)
+    return span_id if span_id != _ZERO_PARENT_ID else new_span_id()

@@ -24,21 +24,23 @@ from werkzeug.sansio.response import Response
 from werkzeug.wrappers import Request
 
 from ..config.keys import ErrorFormat, JsonErrors, LogTracebacks
-from ..errors.record import RequestError, new_error_id, request_error
-from ..errors.report import (
+from ..errors.bodies import (
     ENVELOPE_MIMETYPE,
-    INTERNAL_ERROR,
     PROBLEM_MIMETYPE,
     BodyBuilder,
-    ErrorReport,
     envelope_body,
-    is_expected,
-    is_upstream_failure,
     minimal_body,
     problem_body,
+)
+from ..errors.record import RequestError, new_error_id, request_error
+from ..errors.report import (
+    INTERNAL_ERROR,
+    ErrorReport,
+    is_expected,
+    is_upstream_failure,
     report_for,
 )
-from ..logs.error_lines import install_error_ids_on, log_error
+from ..logs.error_lines import install_error_logging, log_error
 from ..sentry.setup import SentryReporter
 from ..signals import error_handled, send_safely
 from .error_page import HTML_MIMETYPE, html_page, wants_json
@@ -65,8 +67,10 @@ class ErrorResponder:
         json_errors: JsonErrors,
         tracebacks: LogTracebacks,
         reporter: SentryReporter,
+        expose_names: bool,
     ) -> None:
         self._app = weakref.ref(app)
+        self._expose_names = expose_names
         self._build: BodyBuilder = problem_body if error_format == "problem" else envelope_body
         self._mimetype = PROBLEM_MIMETYPE if error_format == "problem" else ENVELOPE_MIMETYPE
         self._json_errors = json_errors
@@ -123,7 +127,7 @@ class ErrorResponder:
         if record.cause is error and record.error_id is not None:
             return
         record.cause, record.error_id, record.captured = error, new_error_id(), False
-        record.logged = True  # by Flask's app.log_exception, which ErrorIdFilter completes
+        record.logged = True  # by app.log_exception (see logs.error_lines)
 
     def propagated(self, environ: WSGIEnvironment, error: Exception) -> None:
         """Report an exception Flask re-raises (``PROPAGATE_EXCEPTIONS``) that has an id."""
@@ -137,13 +141,13 @@ class ErrorResponder:
         record = request_error(environ)
         cause = _original(error)
         record.blame(cause)
-        report = report_for(error)
+        report = report_for(error, self._expose_names)
         error_id = record.assign_id()
         request_id = current_request_id()
         try:
             response = self._render(report, error_id, request_id, incoming)
         except Exception:
-            _log.exception("Rendering the response for error %s failed", error_id)
+            _log.exception("Rendering the response of an error failed; it gets a minimal body")
             report = INTERNAL_ERROR
             body = minimal_body(self._build, error_id, request_id, incoming.path)
             response = self._response(body, 500, self._mimetype)
@@ -184,7 +188,7 @@ class ErrorResponder:
         report = ErrorReport(status, _code(status), "")
         expected = not isinstance(cause, Exception) or is_expected(cause)
         if isinstance(cause, Exception) and expected:
-            own = report_for(cause)
+            own = report_for(cause, self._expose_names)
             if own.status == status:
                 report = own
         route = _route() if has_request_context() else _escaped_path(environ)
@@ -277,17 +281,18 @@ def install_error_handler(
     json_errors: JsonErrors,
     tracebacks: LogTracebacks,
     reporter: SentryReporter,
+    expose_names: bool,
 ) -> ErrorResponder:
     """Answer every error ``app`` does not handle itself; give every error an id.
 
     An :class:`Exception` handler the app registered already is kept: it answers everything.
     """
-    responder = ErrorResponder(app, error_format, json_errors, tracebacks, reporter)
+    responder = ErrorResponder(app, error_format, json_errors, tracebacks, reporter, expose_names)
     if Exception not in app.error_handler_spec[None][None]:
         app.register_error_handler(Exception, responder.handle)
     _wrap(app, "handle_user_exception", responder.note)
     _wrap(app, "handle_exception", responder.unexpected)
-    install_error_ids_on(app.logger)
+    install_error_logging(app)
     return responder
 
 

@@ -1,10 +1,10 @@
 """The guard's WSGI middleware: what must happen around Flask, not inside it.
 
 It gives each request its id before Flask runs anything, completes every response's
-headers (the request id once, the error id of an error response the app built, CORS
-exposure of both), answers an exception that escaped Flask's handling while the response
-has not started, reports a streamed body that fails midway, and gives each request a
-Sentry scope of its own.
+headers (the request id once, the error id of an error response the app built, the
+``X-Degraded`` mark of a degraded answer, CORS exposure of them), answers an exception
+that escaped Flask's handling while the response has not started, reports a streamed body
+that fails midway, and gives each request a Sentry scope of its own.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from ..degrade.marking import DEGRADED_HEADER, degraded_header
 from ..errors.record import STATUS_REPORT_KEY
 from ..sentry.setup import enter_request_scope
 from ..tracing.context import TRACEPARENT_KEY, TRACERESPONSE_HEADER, trace_response
@@ -129,19 +130,24 @@ class GuardMiddleware:
             headers.append((TRACERESPONSE_HEADER, trace_response(environ)))
         if status[0] >= "4" and not has_error_id and STATUS_REPORT_KEY not in environ:
             self._responder.finish(environ, int(status[:3]), headers)
+        # An error is not a degraded answer, whatever fell back before it.
+        degraded = degraded_header(environ) if status[0] < "4" else None
+        if degraded is not None:
+            headers.append((DEGRADED_HEADER, degraded))
         if cors:
-            self._expose_ids(headers)
+            self._expose_ids(headers, degraded is not None)
         return not sized
 
-    def _expose_ids(self, headers: list[tuple[str, str]]) -> None:
+    def _expose_ids(self, headers: list[tuple[str, str]], degraded: bool) -> None:
+        exposed = (*self._exposed, DEGRADED_HEADER) if degraded else self._exposed
         for index, (name, value) in enumerate(headers):
             if name.lower() == _EXPOSE:
                 present = {item.strip().lower() for item in value.split(",")}
-                missing = [n for n in self._exposed if n.lower() not in present]
+                missing = [n for n in exposed if n.lower() not in present]
                 if missing:
                     headers[index] = (name, ", ".join([value, *missing]))
                 return
-        headers.append(("Access-Control-Expose-Headers", ", ".join(self._exposed)))
+        headers.append(("Access-Control-Expose-Headers", ", ".join(exposed)))
 
 
 class _WatchedBody:

@@ -1,6 +1,7 @@
-"""Catch a guard decorator placed above a route decorator, where it protects nothing.
-
-::
+"""Catch the guard used in a way that cannot work, when the code is imported or the app is
+built, with a message that names the fix: an object other than a Flask app given to
+:meth:`~flask_guard.FlaskGuard.init_app`, a decorator used without its name, and a guard
+decorator placed above a route decorator, where it protects nothing::
 
     @guard.breaker("payments")    # wraps the function *after* the route took it:
     @app.post("/pay")             # the route calls the unguarded function
@@ -78,6 +79,38 @@ def _refuse_if_wrapped(view: Callable[..., Any], endpoint: str) -> None:
         return
     if label is not None:
         raise _misplaced(label, endpoint)
+
+
+def require_app(app: object) -> Flask:
+    """Return ``app`` if it is a Flask app; otherwise raise a ``TypeError`` naming the fix."""
+    if isinstance(app, Flask):
+        return app
+    if type(app).__name__ == "Blueprint":
+        raise TypeError(
+            f"init_app needs the Flask app, not the blueprint {getattr(app, 'name', app)!r}: "
+            "call guard.init_app(app) once in the app factory; the guard covers every "
+            "blueprint registered on the app, before or after init_app"
+        )
+    if callable(app):
+        raise TypeError(
+            f"init_app needs a Flask app, got the callable {app!r}: call the factory first "
+            "(guard.init_app(create_app())), or call guard.init_app(app) inside it"
+        )
+    raise TypeError(f"init_app needs a Flask app, got {app!r}")
+
+
+def require_name(name: object, decorator: str, example: str) -> str:
+    """Return ``name`` if it is a non-empty string; otherwise raise a ``TypeError`` saying
+    how the decorator is written (``@guard.breaker`` without parentheses passes the function
+    as the name)."""
+    if isinstance(name, str) and name:
+        return name
+    if callable(name):
+        raise TypeError(
+            f"@guard.{decorator} needs a name and parentheses: write {example} above "
+            f"the function {getattr(name, '__name__', name)!r}"
+        )
+    raise TypeError(f"guard.{decorator} needs a non-empty name such as {example}, got {name!r}")
 
 
 def _misplaced(label: str, endpoint: str) -> TypeError:

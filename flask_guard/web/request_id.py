@@ -11,8 +11,8 @@ from flask import Flask, current_app, has_request_context
 from flask import request as flask_request
 from flask.ctx import _AppCtxGlobals
 
+from ..ids import random_hex
 from ..tracing.context import UNTRUSTED_KEY, current_span_ids, record_trace_ids
-from ..tracing.ids import random_hex
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
@@ -28,7 +28,7 @@ _EXTENSION_KEY = "guard.request_id"
 
 def new_request_id() -> str:
     """Return a new random request id of 32 lowercase hex characters."""
-    return random_hex(32)
+    return random_hex(16)
 
 
 def current_request_id() -> str | None:
@@ -133,12 +133,24 @@ def forget_pending_request_id(token: object) -> None:
     _PENDING_ID.reset(token)  # type: ignore[arg-type]
 
 
+def log_request_id() -> str:
+    """Return the request id for a log record made now: the current request's, or ``-``.
+
+    The id the guard's middleware is passing to Flask comes first: one lookup, and it also
+    covers what runs between the middleware and Flask (an exception escaping Flask's
+    handling), where there is no request context.
+    """
+    return _PENDING_ID.get() or current_request_id() or "-"
+
+
 class RequestIdFilter(logging.Filter):
     """Put ``request_id``, ``trace_id`` and ``span_id`` on every record it sees: the current
     ones, or ``-`` outside a request.
 
-    Attach it to your handlers so that ``%(request_id)s`` and ``%(trace_id)s`` work in any
-    format::
+    Records made once a guard is set up carry the ids already (see
+    :mod:`flask_guard.logs.record_ids`); the filter covers those made otherwise (before the
+    guard was set up, or rebuilt from a dict with :func:`logging.makeLogRecord`). Attach it
+    to your handlers so that ``%(request_id)s`` and ``%(trace_id)s`` work in any format::
 
         handler.addFilter(RequestIdFilter())
 
@@ -148,6 +160,6 @@ class RequestIdFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         """Add the ids to ``record``; never drop it."""
         if not hasattr(record, "request_id"):
-            record.request_id = current_request_id() or "-"
+            record.request_id = log_request_id()
         record.trace_id, record.span_id = record_trace_ids(record)
         return True

@@ -57,9 +57,9 @@ def gunicorn_url(tmp_path: Path) -> Iterator[str]:
         try:
             for _ in range(400):
                 try:
-                    requests.get(f"{url}/ping", timeout=1)
+                    requests.get(f"{url}/ping", timeout=5)
                     break
-                except requests.ConnectionError:
+                except (requests.ConnectionError, requests.Timeout):  # still booting
                     assert process.poll() is None, "gunicorn exited before it served"
                     time.sleep(0.05)
             else:

@@ -13,7 +13,8 @@ from pytest_httpserver import HTTPServer
 from werkzeug.exceptions import NotFound
 
 from flask_guard import ApiError, CircuitOpenError, RetryBudget, retry_with_backoff, signals
-from flask_guard.resilience.backoff import backoff_delay, retry_after_hint
+from flask_guard.resilience.backoff import retry_after_hint
+from flask_guard.resilience.waits import from_jitter
 
 from ..conftest import FakeClock
 
@@ -285,10 +286,10 @@ def test_backoff_delays_stay_in_their_bounds(
     attempt: int, base: float, cap: float, previous: float
 ) -> None:
     ceiling = min(cap, base * 2 ** (attempt - 1))
-    assert 0 <= backoff_delay(attempt, base, cap, "full", previous) <= ceiling
-    assert ceiling / 2 <= backoff_delay(attempt, base, cap, "equal", previous) <= ceiling
-    assert backoff_delay(attempt, base, cap, None, previous) == ceiling
-    decorrelated = backoff_delay(attempt, base, cap, "decorrelated", previous)
+    assert 0 <= from_jitter(base, cap, "full")(attempt, previous) <= ceiling
+    assert ceiling / 2 <= from_jitter(base, cap, "equal")(attempt, previous) <= ceiling
+    assert from_jitter(base, cap, None)(attempt, previous) == ceiling
+    decorrelated = from_jitter(base, cap, "decorrelated")(attempt, previous)
     assert decorrelated <= cap
     assert decorrelated >= min(cap, base)
 

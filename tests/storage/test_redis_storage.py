@@ -28,6 +28,7 @@ from flask_guard.storage.redis_store import RedisStore
 from flask_guard.testing import RedisServer
 
 from ..conftest import FakeClock, error_of, make_app
+from .shared_state import wait_for_stored
 
 CLOSED, OPEN, HALF_OPEN = CircuitState.CLOSED, CircuitState.OPEN, CircuitState.HALF_OPEN
 WAIT = 10
@@ -257,7 +258,7 @@ def outage_app(url: str) -> tuple[Flask, FlaskGuard, dict[str, bool]]:
     return app, guard, upstream
 
 
-def test_redis_outage_keeps_requests_answered_then_resyncs(
+def test_redis_outage_keeps_requests_answered_and_the_opening_survives_a_restart(
     own_redis: RedisServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     app, guard, upstream = outage_app(own_redis.url)
@@ -279,13 +280,15 @@ def test_redis_outage_keeps_requests_answered_then_resyncs(
         assert len(degraded) == 1
         warnings = [r for r in caplog.records if "Redis is unreachable" in r.getMessage()]
         assert len(warnings) == 1
-        own_redis.start()  # empty: it keeps nothing on disk
-        assert changes.wait_for(CLOSED) == "synced"
+        own_redis.start()  # empty: it keeps nothing on disk, and shows no later transition
+        stored = wait_for_stored(redis.Redis.from_url(own_redis.url), "outage", "payments", "open")
+        assert stored["r"] == "failure_threshold"
     finally:
         signals.breaker_storage_degraded.disconnect(on_degraded, breaker)
         changes.close()
-    upstream["healthy"] = True
-    assert client.get("/charge").status_code == 200
+    assert changes.seen == [(OPEN, "failure_threshold")]  # one incident, one report
+    assert client.get("/charge").status_code == 503
+    assert 55 < breaker.stats.retry_after <= 60
 
 
 def test_unreachable_redis_at_start_does_not_fail_init_app(refused_url: str) -> None:
@@ -315,13 +318,23 @@ def test_a_redis_client_can_be_passed_in(redis_url: str, redis_prefix: str) -> N
 @pytest.mark.parametrize(
     ("key", "value", "message"),
     [
-        ("GUARD_BREAKER_STORAGE", "mysql://db", 'must be "memory", a redis:// or rediss:// URL'),
+        ("GUARD_BREAKER_STORAGE", "mysql://db", 'must be "memory", a redis://, rediss://'),
+        ("GUARD_BREAKER_STORAGE", "redis+sentinel://:pw@s1:26379", "must name the Sentinel"),
+        ("GUARD_BREAKER_STORAGE", "redis+cluster://h1,h2/2", "a Redis Cluster has only"),
+        ("GUARD_BREAKER_STORAGE", "redis+cluster://h1:port", "not host\\[:port\\]"),
         ("GUARD_REDIS_PREFIX", "my app", "must be a non-empty key prefix without spaces"),
     ],
 )
 def test_invalid_storage_config(key: str, value: str, message: str) -> None:
     with pytest.raises(GuardConfigError, match=message):
         FlaskGuard(make_app(**{key: value}))
+
+
+def test_a_refused_storage_url_never_shows_its_password() -> None:
+    with pytest.raises(GuardConfigError) as refused:
+        FlaskGuard(make_app(GUARD_BREAKER_STORAGE="redis+sentinel://user:hunter2@s1:26379"))
+    assert "hunter2" not in str(refused.value)
+    assert "user:***@s1:26379" in str(refused.value)
 
 
 def test_redis_storage_without_the_redis_package_is_a_clear_error(

@@ -151,3 +151,34 @@ def test_bulkhead_above_a_blueprint_route_is_refused_when_the_blueprint_register
 
     with pytest.raises(TypeError, match=r"put @guard.bulkhead below the route decorator"):
         app.register_blueprint(blueprint)
+
+
+def test_a_breaker_without_name_or_parentheses_is_refused_at_decoration() -> None:
+    guard = FlaskGuard(make_app())
+    with pytest.raises(TypeError, match=r'write @guard.breaker\("payments"\) above the function'):
+
+        @guard.breaker  # type: ignore[arg-type]
+        def charge() -> str:
+            return "ok"
+
+
+def test_a_bulkhead_without_a_name_is_refused() -> None:
+    guard = FlaskGuard(make_app())
+    with pytest.raises(TypeError, match="needs a non-empty name"):
+        guard.bulkhead("", max_concurrent=2)
+
+
+def test_a_misspelt_breaker_option_names_the_option_meant() -> None:
+    guard = FlaskGuard(make_app())
+    with pytest.raises(TypeError, match=r"'failure_treshold' -> 'failure_threshold'"):
+        guard.breaker("payments", failure_treshold=3)
+
+
+def test_init_app_with_a_blueprint_names_the_fix() -> None:
+    with pytest.raises(TypeError, match=r"not the blueprint 'api': call guard\.init_app"):
+        FlaskGuard().init_app(Blueprint("api", __name__))  # type: ignore[arg-type]
+
+
+def test_init_app_with_the_factory_itself_names_the_fix() -> None:
+    with pytest.raises(TypeError, match=r"call the factory first"):
+        FlaskGuard().init_app(make_app)  # type: ignore[arg-type]
