@@ -14,11 +14,12 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import redis
 
 from ..storage.redis import RETRY_INTERVAL, SOCKET_TIMEOUT
+from ..storage.redis_clients import client_for
 
 _log = logging.getLogger(__name__)
 
@@ -31,16 +32,24 @@ class SharedRedis:
     name = "redis"
 
     def __init__(self, setting: object, prefix: str) -> None:
-        if isinstance(setting, str):
-            self.client: redis.Redis = redis.Redis.from_url(
-                setting, socket_timeout=SOCKET_TIMEOUT, socket_connect_timeout=SOCKET_TIMEOUT
-            )
-        else:
-            self.client = setting  # type: ignore[assignment]
+        # The same kinds of URL as the breakers' (one server, Cluster, Sentinel); a cluster
+        # client is built on first use, so a cluster down at start fails nothing.
+        self._source: object = (
+            client_for(setting, SOCKET_TIMEOUT) if isinstance(setting, str) else setting
+        )
+        self._client: redis.Redis | None = None
         self.prefix = prefix
         self._down_until = 0.0
         self._lock = threading.Lock()
         self._warned = False
+
+    @property
+    def client(self) -> redis.Redis:
+        """The client, built now if the setting named a Redis Cluster."""
+        if self._client is None:
+            source = self._source
+            self._client = cast(redis.Redis, source() if callable(source) else source)
+        return self._client
 
     def ask(self, what: str, request: Callable[[redis.Redis], T], fallback: T) -> T:
         """Return ``request(client)``, or ``fallback`` if Redis does not answer (now or a

@@ -7,7 +7,8 @@ import logging
 import math
 from collections.abc import Mapping
 
-from ..redaction.scrubbing import FILTERED, SCRUBBER
+from ..redaction.scrubbing import SCRUBBER
+from ..redaction.shapes import FILTERED
 
 # What every record has, and what the JSON line writes under names of its own.
 _STANDARD = frozenset(

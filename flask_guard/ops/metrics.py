@@ -19,7 +19,7 @@ from ..breaker.policy import CircuitState
 from ..breaker.registry import BreakerRegistry
 from ..degrade.metrics import DegradeCollector
 from ..errors.report import report_for
-from ..sentry.delivery import LOST
+from ..sentry.losses import LOST
 from ..signals import error_handled, retry_attempted
 from .health import require_token
 from .routes import add_guard_route

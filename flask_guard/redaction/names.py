@@ -68,6 +68,19 @@ _HARMLESS_WORDS = frozenset(
         "whiskey",
     }
 )
+_ADDRESS_FRAGMENTS = (
+    "forwarded",
+    "real_ip",
+    "real-ip",
+    "client_ip",
+    "client-ip",
+    "connecting_ip",
+    "connecting-ip",
+    "ip_address",
+    "ip-address",
+    "remote_addr",
+    "remote-addr",
+)
 _WORDS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z0-9]+|[0-9]+")
 _CACHE_SIZE = 4096
 
@@ -79,6 +92,7 @@ class SecretNames:
         self._extra: tuple[str, ...] = ()
         self._verdicts: dict[str, bool] = {}
         self._lock = threading.Lock()
+        self._fragments = _fragments(())
         self.add(extra)
 
     def add(self, names: Iterable[str]) -> None:
@@ -88,6 +102,15 @@ class SecretNames:
             if new:
                 self._extra = (*self._extra, *sorted(new))
                 self._verdicts = {}
+                self._fragments = _fragments(self._extra)
+
+    def might_name_a_secret(self, text: str) -> bool:
+        """Return False if no name inside ``text`` can be secret (a quick test that spares
+        looking at each name of most text)."""
+        if "%" in text:
+            return True
+        lowered = text.lower()
+        return any(fragment in lowered for fragment in self._fragments)
 
     def is_sensitive(self, name: str) -> bool:
         """Return whether a field called ``name`` must not reach Sentry."""
@@ -113,6 +136,14 @@ class SecretNames:
             for word in words
             for pattern in PATTERNS
         ) or any(pattern in normal.replace("_", "") for pattern in ("password", "apikey"))
+
+
+def _fragments(extra: Iterable[str]) -> tuple[str, ...]:
+    """Return what every secret name contains one of, lowercased (a few others too)."""
+    parts = {*PATTERNS, *SECRET_WORDS, *SECRET_NAMES, *_ADDRESS_FRAGMENTS}
+    parts |= {variant for name in extra for variant in (name, name.replace("_", "-"))}
+    # "pass" is in "passw" and "passcode": the shortest fragments make the longer ones moot.
+    return tuple(sorted(p for p in parts if not any(q != p and q in p for q in parts)))
 
 
 def _normal(name: str) -> str:

@@ -1,121 +1,208 @@
-"""Keep secrets out of Sentry: anything named like a secret is filtered wherever it appears.
+"""Keep secrets out of Sentry: the values of secret names and credentials of known shapes
+are replaced whole by ``[Filtered]``, wherever they appear in an event.
 
-One global event processor scrubs every event before it is sent, whoever started Sentry and
-whoever captured the event (the guard, the app, an integration): request headers, cookies,
-query string, body and URL; exception messages (a failed call's message holds its URL);
-every breadcrumb (log lines, outbound HTTP calls with their
-``http.query`` and ``url``); extra data, stack frame variables and span data. Names match
-by pattern (``token`` matches ``X-Auth-Token``, ``access_token``, ``refreshToken``), and
-``name=value`` pairs, ``"name": "value"`` members and ``Bearer`` credentials inside free text
-(a log message, a URL) are filtered too.
+:meth:`Scrubber.event` walks a whole event as the SDK is about to send it: the request
+(headers, cookies, query string, body at any depth, URL), exception messages, stack frames
+(variables and source lines), breadcrumbs, ``extra``, ``contexts``, ``tags``, ``user``
+(all but ``id``), the log entry and its parameters, and span descriptions and data;
+:meth:`Scrubber.log` does the same for a Sentry log record. Names
+are judged by :class:`~flask_guard.redaction.names.SecretNames`; text is filtered by
+:mod:`~flask_guard.redaction.text` and :mod:`~flask_guard.redaction.shapes`.
 """
 
 from __future__ import annotations
 
+import json
 import re
-import threading
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
 from .names import SecretNames
+from .shapes import FILTERED, filter_shapes, is_card_number
+from .text import filter_pairs, parse_json_document
 
-if TYPE_CHECKING:
-    from sentry_sdk._types import Event
-
-FILTERED = "[Filtered]"
-
-_PAIR = re.compile(r"(?P<name>[\w.\-\[\]%]+)(?P<sep>=|%3[dD])(?P<value>[^&\s#;,\"'<>]*)")
-_MEMBER = re.compile(
-    r"\"(?P<name>[^\"\\]{1,100})\"(?P<sep>\s*:\s*)\"(?P<value>(?:[^\"\\]|\\.)*)\""
+_MAX_DEPTH = 24
+_SMALLEST_CARD = 10**12
+_PARAMETER = "sentry.message.parameter."
+_TEMPLATE = "sentry.message.template"
+# A %-style conversion, to be filled by a marker whatever its type (%d, %.2f, %(name)r).
+_CONVERSION = re.compile(
+    r"%(?P<name>\([^)]*\))?[#0\- +]*(?:\*|\d+)?(?:\.(?:\*|\d+))?[diouxXeEfFgGcrsa]"
 )
-_CREDENTIAL = re.compile(r"\b(?P<scheme>Bearer|Basic|Token|Digest)\s+[A-Za-z0-9\-._~+/]{6,}=*")
-_MAX_DEPTH = 12
+_SOURCE_LINES = frozenset({"pre_context", "context_line", "post_context"})
+# Parts of an event that hold no data of the app's: ids, times, the SDK's own description.
+_STRUCTURE = frozenset(
+    {
+        "event_id",
+        "timestamp",
+        "start_timestamp",
+        "platform",
+        "level",
+        "sdk",
+        "modules",
+        "release",
+        "dist",
+        "environment",
+        "server_name",
+        "type",
+        "fingerprint",
+        "transaction_info",
+        "debug_meta",
+        "_meta",
+        "logger",
+        "measurements",
+        "_metrics_summary",
+    }
+)
+# Ids that join events and traces: never mistaken for a card number.
+_IDS = frozenset(
+    {"event_id", "trace_id", "span_id", "parent_span_id", "segment_id", "profile_id", "id"}
+)
 
 
 class Scrubber(SecretNames):
-    """Filter the values of secret names out of Sentry events."""
+    """Filter secrets out of text, data and whole Sentry events."""
 
     def text(self, text: str) -> str:
-        """Filter secret ``name=value`` pairs, JSON members and credentials in ``text``."""
-        if "=" in text:
-            text = _PAIR.sub(self._pair, text)
-        if '"' in text:
-            text = _MEMBER.sub(self._pair, text)
-        if " " in text:
-            text = _CREDENTIAL.sub(lambda m: f"{m['scheme']} {FILTERED}", text)
-        return text
-
-    def _pair(self, match: re.Match[str]) -> str:
-        if not self.is_sensitive(match["name"]):
-            return match[0]
-        quote = '"' if match[0].startswith('"') else ""
-        return f"{quote}{match['name']}{quote}{match['sep']}{quote}{FILTERED}{quote}"
+        """Return ``text`` with secret values and credentials of known shapes filtered."""
+        document = parse_json_document(text)
+        if document is not None:
+            return json.dumps(self.data(document), ensure_ascii=False)
+        if self.might_name_a_secret(text):
+            text = filter_pairs(text, self.is_sensitive)
+        return filter_shapes(text)
 
     def data(self, value: object, depth: int = 0) -> Any:
-        """Return ``value`` with secret keys' values filtered and strings scrubbed."""
+        """Return ``value`` with secret keys' values filtered and every string scrubbed."""
         if isinstance(value, str):
-            return self.text(value)
-        if depth >= _MAX_DEPTH and isinstance(value, Mapping | list | tuple):
-            return FILTERED  # deeper than Sentry keeps anyway
-        if isinstance(value, Mapping):
+            return self.text(value) if len(value) > 3 else value
+        if isinstance(value, dict | Mapping):
+            if depth >= _MAX_DEPTH:
+                return FILTERED  # deeper than Sentry keeps anyway
+            # A library's source lines hold none of the app's secrets: not worth the time.
+            kept = _SOURCE_LINES if value.get("in_app") is False else ()
             return {
-                key: FILTERED
+                key: item
+                if key in kept
+                else FILTERED
                 if isinstance(key, str) and self.is_sensitive(key)
                 else self.data(item, depth + 1)
                 for key, item in value.items()
             }
         if isinstance(value, list | tuple):
+            if depth >= _MAX_DEPTH:
+                return FILTERED
             return [self.data(item, depth + 1) for item in value]
+        if isinstance(value, int) and value > _SMALLEST_CARD and is_card_number(str(value)):
+            return FILTERED
         return value
 
-    def event(self, sentry_event: Event, hint: object = None) -> Event:
-        """Scrub one Sentry event in place (a global event processor) and return it."""
-        event = cast(dict[str, Any], sentry_event)
-        for key in ("request", "extra", "logentry"):
-            if isinstance(event.get(key), Mapping):
-                event[key] = self.data(event[key])
-        if isinstance(event.get("message"), str):
-            event["message"] = self.text(event["message"])
-        crumbs = event.get("breadcrumbs")
-        values = crumbs.get("values") if isinstance(crumbs, Mapping) else crumbs
-        if isinstance(values, list):
-            values[:] = [self.data(crumb) for crumb in values]
-        for span in event.get("spans") or ():
-            if isinstance(span, dict) and isinstance(span.get("data"), Mapping):
-                span["data"] = self.data(span["data"])
-        exceptions = event.get("exception")
-        for value in exceptions.get("values") or () if isinstance(exceptions, Mapping) else ():
-            if isinstance(value, dict) and isinstance(value.get("value"), str):
-                value["value"] = self.text(value["value"])  # requests puts the URL there
-        for frame in _frames(event):
-            if isinstance(frame.get("vars"), Mapping):
-                frame["vars"] = self.data(frame["vars"])
-        return sentry_event
+    def event(self, event: dict[str, Any]) -> dict[str, Any]:
+        """Scrub a Sentry event (as ``before_send`` gets it) in place and return it."""
+        for key, value in list(event.items()):
+            if key in _STRUCTURE or value is None:
+                continue
+            if key == "user":
+                event[key] = _user(value)
+            elif key == "logentry" and isinstance(value, dict):
+                event[key] = self._logentry(value)
+            elif key == "contexts" and isinstance(value, Mapping):
+                event[key] = {name: self._context(ctx) for name, ctx in value.items()}
+            elif key == "spans" and isinstance(value, list):
+                event[key] = [self._context(span) for span in value]
+            else:
+                event[key] = self.data(value)
+        return event
+
+    def _context(self, context: object) -> Any:
+        """Scrub a context or a span, keeping the ids that join traces."""
+        if not isinstance(context, Mapping):
+            return self.data(context)
+        return {
+            key: item
+            if key in _IDS
+            else FILTERED
+            if self.is_sensitive(key)
+            else self.data(item, 1)
+            for key, item in context.items()
+        }
+
+    def _logentry(self, entry: dict[str, Any]) -> dict[str, Any]:
+        """Scrub a log entry; a parameter in a secret's place is filtered too
+        (``"password=%s"`` with ``["hunter2"]``)."""
+        params = entry.get("params")
+        if isinstance(params, list | tuple) and params:
+            placed = self.parameters(entry.get("message"), dict(enumerate(params)))
+            entry["params"] = list(placed.values())
+        elif params is not None:
+            entry["params"] = self.data(params)
+        for key in ("message", "formatted"):
+            if isinstance(entry.get(key), str):
+                entry[key] = self.text(entry[key])
+        return entry
+
+    def log(self, record: dict[str, Any]) -> dict[str, Any]:
+        """Scrub a Sentry log record (its body and attributes) in place and return it."""
+        attributes = record.get("attributes")
+        if isinstance(attributes, dict):
+            params = {
+                key.removeprefix(_PARAMETER): value
+                for key, value in attributes.items()
+                if key.startswith(_PARAMETER)
+            }
+            placed = self.parameters(attributes.get(_TEMPLATE), params) if params else {}
+            record["attributes"] = {
+                key: placed[key.removeprefix(_PARAMETER)]
+                if key.startswith(_PARAMETER)
+                else self.data({key: value})[key]
+                for key, value in attributes.items()
+            }
+        if isinstance(record.get("body"), str):
+            record["body"] = self.text(record["body"])
+        return record
+
+    def parameters(self, template: object, params: Mapping[Any, object]) -> dict[Any, object]:
+        """Return ``params`` of a log ``template`` scrubbed, and filtered whole where the
+        template puts them in a secret's place; all filtered if the template cannot say."""
+        markers = {key: f"PARAM{n}MARK" for n, key in enumerate(params)}
+        shown = _fill(template, markers) if isinstance(template, str) else None
+        if shown is None:
+            return dict.fromkeys(params, FILTERED)
+        left = self.text(shown)
+        return {
+            key: self.data(value) if markers[key] in left else FILTERED
+            for key, value in params.items()
+        }
 
 
-def _frames(event: Mapping[str, Any]) -> Iterable[dict[str, Any]]:
-    for section in ("exception", "threads"):
-        holder = event.get(section)
-        for value in (holder.get("values") or ()) if isinstance(holder, Mapping) else ():
-            stacktrace = value.get("stacktrace") if isinstance(value, Mapping) else None
-            if isinstance(stacktrace, Mapping):
-                yield from (f for f in stacktrace.get("frames") or () if isinstance(f, dict))
+def _fill(template: str, markers: dict[Any, str]) -> str | None:
+    """Return ``template`` with each parameter replaced by its marker (``%`` style, with
+    positional or named parameters, or ``str.format`` style), or None if it cannot be."""
+    as_strings = _CONVERSION.sub(lambda m: f"%{m['name'] or ''}s", template)
+    positional = all(isinstance(key, int) or str(key).isdigit() for key in markers)
+    try:
+        if positional and "%" in template:
+            return as_strings % tuple(markers.values())
+        if "%(" in template:
+            return as_strings % {str(key): marker for key, marker in markers.items()}
+        if positional:
+            return template.format(*markers.values())
+        return template.format_map({str(key): marker for key, marker in markers.items()})
+    except (TypeError, ValueError, KeyError, IndexError):
+        return None
+
+
+def _user(user: object) -> object:
+    """Keep a user's id only: an email, a name or an address identifies a person."""
+    if not isinstance(user, Mapping):
+        return FILTERED
+    return {key: value if key == "id" else FILTERED for key, value in user.items()}
+
+
+def scrub_names(extra: Iterable[str]) -> None:
+    """Filter every name containing one of ``extra`` too (``GUARD_SENTRY_SCRUB_FIELDS``)."""
+    SCRUBBER.add(extra)
 
 
 #: The scrubber of the process: Sentry has one client per process, so one set of names.
 SCRUBBER = Scrubber()
-_installed = False
-_install_lock = threading.Lock()
-
-
-def install_scrubbing(extra: Iterable[str]) -> None:
-    """Scrub every Sentry event of the process, now or once a client starts; add ``extra``
-    (``GUARD_SENTRY_SCRUB_FIELDS``) to the name patterns."""
-    from sentry_sdk.scope import add_global_event_processor  # JSON log lines scrub without it
-
-    global _installed
-    SCRUBBER.add(extra)
-    with _install_lock:
-        if not _installed:
-            add_global_event_processor(SCRUBBER.event)
-            _installed = True

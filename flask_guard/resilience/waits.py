@@ -24,6 +24,9 @@ from typing import Literal
 
 from .. import validators
 
+# An instance of its own: jitter drawn in any thread leaves the global generator alone.
+_random = random.Random()
+
 Jitter = Literal["full", "equal"] | None
 
 # An exponent past this would overflow a float; the delay is capped long before.
@@ -100,9 +103,9 @@ class Exponential(Wait):
         exponent = min(retry - 1, _MAX_EXPONENT)
         ceiling = min(self.maximum, self.initial * self.multiplier**exponent)
         if self.jitter == "full":
-            return random.uniform(0, ceiling)
+            return _random.uniform(0, ceiling)
         if self.jitter == "equal":
-            return ceiling / 2 + random.uniform(0, ceiling / 2)
+            return ceiling / 2 + _random.uniform(0, ceiling / 2)
         return ceiling
 
     def up_to(self, maximum: float) -> Wait:
@@ -124,7 +127,7 @@ class Decorrelated(Wait):
 
     def __call__(self, retry: int, previous: float) -> float:
         start = self.initial
-        return min(self.maximum, random.uniform(start, max(start, (previous or start) * 3)))
+        return min(self.maximum, _random.uniform(start, max(start, (previous or start) * 3)))
 
     def up_to(self, maximum: float) -> Wait:
         """Return this strategy with each wait capped at ``maximum``."""

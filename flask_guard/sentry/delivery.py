@@ -1,14 +1,19 @@
-"""Sentry under storms: every event that does not reach Sentry is counted and its id logged.
+"""Sentry under storms: whichever transport sends the events (the one the guard started, the
+SDK's default one of an app-started client, or one the app configured), every event that does
+not reach Sentry is logged by id with its reason (see :mod:`flask_guard.sentry.losses`).
 
 The SDK's transport sends from one background thread through a bounded queue; when the
 queue is full, the network fails or Sentry rate-limits, events are dropped and only a
-client report (seen by whoever reads Sentry's stats) says so. Here each such event is:
+client report (seen by whoever reads Sentry's stats) says so. Each transport is watched
+through its public methods (``capture_envelope``, ``record_lost_event``, ``on_dropped_event``,
+``flush``, ``kill``) and, for the SDK's HTTP transports, the private sending step
+(:mod:`flask_guard.compat.sentry_sdk`), which tells which queued events were sent.
 
-* counted, by reason (``flask_guard_sentry_events_lost`` with Prometheus metrics on);
-* logged at INFO with its id and the reason, so every error id a client got is either an
-  event in Sentry or written in a log line saying why it is not;
-* part of a *storm*: the first loss starts one, the next delivered event (or a flush) ends
-  it with one WARNING carrying the count; a storm that goes on is summed up once a minute.
+When the client closes (a deploy's SIGTERM, the interpreter exiting) the events still queued
+are not sent and are logged as lost (``shutdown``); the one being sent, if any, is waited for
+briefly and otherwise logged as possibly lost (``in_flight``): an id is never reported lost
+that Sentry may have. A transport still open when the interpreter exits is flushed and closed
+so, also when the app left out Sentry's own at-exit integration.
 
 urllib3's "Retrying ..." WARNING lines from Sentry's sending thread are dropped: with
 Sentry down they were three lines per error, and the storm WARNING says it once.
@@ -16,172 +21,76 @@ Sentry down they were three lines per error, and the storm WARNING says it once.
 
 from __future__ import annotations
 
-import collections
+import atexit
 import logging
 import threading
-import time
-from collections.abc import Callable
+import weakref
 from typing import TYPE_CHECKING, Any
 
-import sentry_sdk
-from sentry_sdk.scope import add_global_event_processor
-from sentry_sdk.transport import HttpTransport, Transport
+from ..compat.sentry_sdk import SendEnvelope, wrap_send_envelope
+from .losses import LOST
 
 if TYPE_CHECKING:
-    from sentry_sdk._types import Event
     from sentry_sdk.envelope import Envelope, Item
+    from sentry_sdk.transport import Transport
 
-_log = logging.getLogger("flask_guard.sentry_delivery")
-
-#: Why an event did not reach Sentry, as the SDK names it, in words for the log.
-REASONS = {
-    "queue_overflow": "the Sentry transport queue was full",
-    "network_error": "Sentry could not be reached",
-    "send_error": "Sentry refused it",
-    "ratelimit_backoff": "Sentry is rate-limiting this project",
-    "rate_limited": "Sentry rate-limited it",
-    "sample_rate": "it was sampled out (GUARD_SENTRY_SAMPLE_RATE)",
-    "before_send": "before_send dropped it",
-    "event_processor": "an event processor dropped it",
-    "shutdown": "it was still queued when the Sentry client closed",
-}
-#: The reasons that are a failure to deliver, not a decision of the app.
-DELIVERY_FAILURES = frozenset(
-    {
-        "queue_overflow",
-        "network_error",
-        "send_error",
-        "ratelimit_backoff",
-        "rate_limited",
-        "shutdown",
-    }
-)
-STORM_SUMMARY_INTERVAL = 60.0
+#: How long closing waits for the envelope being sent, in seconds.
+IN_FLIGHT_GRACE = 1.0
 _SENTRY_THREAD_PREFIX = "sentry-sdk."
+_WATCH_ATTRIBUTE = "_flask_guard_watch"
 
 
-class LostEvents:
-    """The events of this process that did not reach Sentry, and the current storm."""
-
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._totals: collections.Counter[str] = collections.Counter()
-        self._storm: collections.Counter[str] = collections.Counter()
-        self._storm_reported_at = 0.0
-
-    def totals(self) -> dict[str, int]:
-        """Return the count of events Sentry failed to get, by reason, since the process
-        started (those the app's own settings dropped are not counted)."""
-        with self._lock:
-            return dict(self._totals)
-
-    def lost(self, reason: str, event_id: str | None, quantity: int = 1) -> None:
-        """Record ``quantity`` events lost for ``reason`` (one, when ``event_id`` is known)."""
-        why = REASONS.get(reason, reason)
-        if event_id is not None:
-            _log.info("Sentry did not get error %s: %s (%s)", event_id, why, reason)
-        elif reason in DELIVERY_FAILURES:
-            _log.info("Sentry did not get %d event(s): %s (%s)", quantity, why, reason)
-        else:  # the SDK names no id when the app's own settings drop an event
-            _log.debug("Sentry did not get %d event(s): %s (%s)", quantity, why, reason)
-        if reason not in DELIVERY_FAILURES:
-            # A decision, not a loss: the guard's own dedupe drops the logging integration's
-            # copy of every error it reports, and the app's sampling or before_send chose so.
-            return
-        with self._lock:
-            self._totals[reason] += quantity
-            starting = not self._storm
-            self._storm[reason] += quantity
-            now = self._clock()
-            if starting:
-                self._storm_reported_at = now
-            due = now - self._storm_reported_at >= STORM_SUMMARY_INTERVAL
-        if due:
-            self._report(ended=False)
-
-    def delivered(self) -> None:
-        """End the storm, if any: an event reached Sentry."""
-        if self._storm:
-            self._report(ended=True)
-
-    def report_pending(self) -> None:
-        """Sum up a storm under way now (when the client flushes or closes)."""
-        if self._storm:
-            self._report(ended=False)
-
-    def _report(self, ended: bool) -> None:
-        with self._lock:
-            storm, self._storm = self._storm, collections.Counter()
-            self._storm_reported_at = self._clock()
-        if not storm:
-            return
-        reasons = ", ".join(f"{reason}={count}" for reason, count in sorted(storm.items()))
-        _log.warning(
-            "Sentry did not get %d error event(s) (%s)%s; each id is logged at INFO by %s",
-            sum(storm.values()),
-            reasons,
-            "" if ended else " so far",
-            __name__,
-            extra={"lost_events": dict(storm)},
-        )
+def _event_of(item: Item | None) -> tuple[str, str] | None:
+    """Return the id and level of the error or message event ``item`` holds, if any."""
+    event = item.get_event() if item is not None else None
+    if event is None or not event.get("event_id"):
+        return None
+    return str(event["event_id"]), str(event.get("level") or "error")
 
 
-#: The process's account (Sentry has one client per process).
-LOST = LostEvents()
+def _events_of(envelope: Envelope) -> dict[str, str]:
+    """Return {event id: level} of the error or message events in ``envelope``."""
+    return dict(found for item in envelope.items if (found := _event_of(item)) is not None)
 
 
-def note_loss(
-    reason: str,
-    data_category: str | None = None,
-    item: Item | None = None,
-    quantity: int = 1,
-) -> None:
-    """Account for what the SDK reports lost; only error events count, by id when known."""
-    if item is not None:
-        event = item.get_event()
-        if event is None:
-            return  # a session, a client report, a transaction: not an error id
-        LOST.lost(reason, str(event.get("event_id")))
-    elif data_category == "error":
-        LOST.lost(reason, None, quantity)
+class _TransportWatch:
+    """The account of one transport: the events it queued and has not settled yet."""
 
+    def __init__(self, transport: Transport) -> None:
+        self._lock = threading.Condition()
+        # Queued, neither sent nor lost yet: id -> level, and the loss count when queued.
+        self._unsettled: dict[str, str] = {}
+        self._queued_after: dict[str, int] = {}
+        self._sending: dict[str, str] = {}  # in the envelope being sent now
+        self._rate_limited = False
+        self._closed = False
+        options = transport.options or {}
+        self._shutdown_timeout = float(options.get("shutdown_timeout") or 2.0)
+        self._original_kill = transport.kill
+        self._original_flush = transport.flush
+        self._original_capture = transport.capture_envelope
+        self._original_record = transport.record_lost_event
+        self._original_dropped = getattr(transport, "on_dropped_event", None)
+        self.tracks_sending = wrap_send_envelope(transport, self._wrap_send)
 
-class GuardTransport(HttpTransport):
-    """The SDK's HTTP transport, accounting for every error event it does not deliver.
-
-    It also keeps the ids of the error events it has queued but not yet settled: when the
-    client closes (a deploy's SIGTERM) while Sentry is slow, the SDK drops its queue without
-    a word, and those ids are logged as lost instead.
-    """
-
-    def __init__(self, options: dict[str, Any]) -> None:
-        super().__init__(options)
-        self._unsettled: dict[str, None] = {}
-        self._unsettled_lock = threading.Lock()
+    def install(self, transport: Transport) -> None:
+        """Put the watch's methods on ``transport`` (the instance, not its class)."""
+        setattr(transport, _WATCH_ATTRIBUTE, self)
+        transport.capture_envelope = self.capture_envelope  # type: ignore[method-assign]
+        transport.record_lost_event = self.record_lost_event  # type: ignore[method-assign]
+        transport.flush = self.flush  # type: ignore[method-assign]
+        transport.kill = self.kill  # type: ignore[method-assign]
+        if self._original_dropped is not None:
+            transport.on_dropped_event = self.on_dropped_event  # type: ignore[attr-defined]
 
     def capture_envelope(self, envelope: Envelope) -> None:
-        """Queue ``envelope``, remembering its error event's id until it is settled."""
-        event_id = _event_id(envelope)
-        if event_id is not None:
-            with self._unsettled_lock:
-                self._unsettled[event_id] = None
-        super().capture_envelope(envelope)
-
-    def _settle(self, envelope: Envelope | None) -> None:
-        event_id = _event_id(envelope)
-        if event_id is not None:
-            with self._unsettled_lock:
-                self._unsettled.pop(event_id, None)
-
-    def kill(self) -> None:
-        """Stop sending; log every error id still queued as lost (``shutdown``)."""
-        super().kill()
-        with self._unsettled_lock:
-            unsettled, self._unsettled = list(self._unsettled), {}
-        for event_id in unsettled:
-            LOST.lost("shutdown", event_id)
-        LOST.report_pending()
+        """Queue ``envelope``, remembering its events until they are settled."""
+        if self.tracks_sending and (events := _events_of(envelope)):
+            mark = LOST.losses
+            with self._lock:
+                self._unsettled.update(events)
+                self._queued_after.update(dict.fromkeys(events, mark))
+        self._original_capture(envelope)
 
     def record_lost_event(
         self,
@@ -192,49 +101,120 @@ class GuardTransport(HttpTransport):
         quantity: int = 1,
     ) -> None:
         """Report the loss to Sentry (client reports) and to the operator."""
-        super().record_lost_event(reason, data_category, item, quantity=quantity)
-        if item is not None and (event := item.get_event()) is not None:
-            with self._unsettled_lock:
-                self._unsettled.pop(str(event.get("event_id")), None)
-        note_loss(reason, data_category, item, quantity)
+        self._original_record(reason, data_category, item, quantity=quantity)
+        if item is not None:
+            found = _event_of(item)
+            if found is None:
+                return  # a session, a client report, a transaction: not an error id
+            with self._lock:
+                self._unsettled.pop(found[0], None)
+                self._queued_after.pop(found[0], None)
+                self._sending.pop(found[0], None)
+            LOST.lost(reason, found[0], found[1])
+        elif data_category == "error":
+            LOST.lost(reason, None, None, quantity)
 
-    def _handle_response(self, response: Any, envelope: Envelope | None) -> None:
-        super()._handle_response(response=response, envelope=envelope)
-        self._settle(envelope)
-        if response.status == 429 and envelope is not None:
-            # The SDK leaves this loss to Sentry's own books; the operator hears of it here.
-            for item in envelope.items:
-                note_loss("rate_limited", item=item)
-        elif 200 <= response.status < 300 and envelope is not None and envelope.get_event():
-            LOST.delivered()
+    def on_dropped_event(self, reason: str) -> None:
+        """Note a 429: the SDK leaves that loss to Sentry's own books."""
+        if self._original_dropped is not None:
+            self._original_dropped(reason)
+        if reason == "status_429":
+            self._rate_limited = True
+
+    def _wrap_send(self, send: SendEnvelope) -> SendEnvelope:
+        def send_envelope(envelope: Envelope) -> None:
+            events = _events_of(envelope)
+            with self._lock:
+                if self._closed:
+                    return  # its events were logged as lost when the client closed
+                self._sending = {i: lvl for i, lvl in events.items() if i in self._unsettled}
+                self._rate_limited = False
+            try:
+                send(envelope)
+            finally:
+                self._settle()
+
+        return send_envelope
+
+    def _settle(self) -> None:
+        with self._lock:
+            sent = {i: lvl for i, lvl in self._sending.items() if i in self._unsettled}
+            marks = [self._queued_after.pop(event_id, 0) for event_id in sent]
+            for event_id in sent:
+                del self._unsettled[event_id]
+            self._sending = {}
+            rate_limited = self._rate_limited
+            caught_up = not self._unsettled
+            closing = self._closed
+            self._lock.notify_all()
+        if rate_limited:
+            for event_id, level in sent.items():
+                LOST.lost("rate_limited", event_id, level)
+        elif sent and not closing:  # closing sums the storm up once, when it is done
+            LOST.delivered(queued_after=max(marks), caught_up=caught_up)
 
     def flush(self, timeout: float, callback: Any = None) -> None:
-        """Send what is queued, then report a storm still under way."""
-        super().flush(timeout, callback)
+        """Send what is queued; once nothing is left (or when the sending is not seen), sum
+        up a storm still under way. Left to :meth:`kill` otherwise, so that closing says it
+        once."""
+        self._original_flush(timeout, callback)
+        with self._lock:
+            caught_up = not self._unsettled
+        if caught_up or not self.tracks_sending:
+            LOST.report_pending()
+
+    def kill(self) -> None:
+        """Stop sending: log the events still queued as lost (``shutdown``), wait briefly for
+        the one being sent, and sum the storm up."""
+        with self._lock:
+            self._closed = True
+            queued = {i: lvl for i, lvl in self._unsettled.items() if i not in self._sending}
+            for event_id in queued:
+                del self._unsettled[event_id]
+                self._queued_after.pop(event_id, None)
+        self._original_kill()
+        for event_id, level in queued.items():
+            LOST.lost("shutdown", event_id, level)
+        with self._lock:
+            self._lock.wait_for(lambda: not self._sending, IN_FLIGHT_GRACE)
+            in_flight = dict(self._sending)
+            for event_id in in_flight:
+                self._unsettled.pop(event_id, None)
+                self._queued_after.pop(event_id, None)
+        for event_id, level in in_flight.items():
+            LOST.in_flight(event_id, level)
         LOST.report_pending()
 
+    def close_at_exit(self) -> None:
+        """Flush and close the transport as the interpreter exits, unless its client did."""
+        if not self._closed:
+            self.flush(self._shutdown_timeout)
+            self.kill()
 
-def _event_id(envelope: Envelope | None) -> str | None:
-    event = envelope.get_event() if envelope is not None else None
-    return None if event is None or not event.get("event_id") else str(event["event_id"])
+
+_watched: weakref.WeakSet[_TransportWatch] = weakref.WeakSet()
+_watched_lock = threading.Lock()
+_exit_hook: list[bool] = []
 
 
 def watch_transport(transport: Transport | None) -> None:
-    """Account for the losses of a transport the application started itself."""
-    if transport is None or isinstance(transport, GuardTransport):
+    """Account for every event ``transport`` does not deliver (once per transport)."""
+    if transport is None or getattr(transport, _WATCH_ATTRIBUTE, None) is not None:
         return
-    if getattr(transport.record_lost_event, "_flask_guard_watched", False):
-        return
-    record = transport.record_lost_event
+    with _watched_lock:
+        if getattr(transport, _WATCH_ATTRIBUTE, None) is not None:
+            return
+        watch = _TransportWatch(transport)
+        watch.install(transport)
+        if not _exit_hook:
+            atexit.register(_close_at_exit)
+            _exit_hook.append(True)
+        _watched.add(watch)
 
-    def record_lost_event(
-        reason: str, data_category: Any = None, item: Item | None = None, *, quantity: int = 1
-    ) -> None:
-        record(reason, data_category, item, quantity=quantity)
-        note_loss(reason, data_category, item, quantity)
 
-    record_lost_event._flask_guard_watched = True  # type: ignore[attr-defined]
-    transport.record_lost_event = record_lost_event  # type: ignore[method-assign]
+def _close_at_exit() -> None:
+    for watch in list(_watched):
+        watch.close_at_exit()
 
 
 class _QuietSentryRetries(logging.Filter):
@@ -252,30 +232,3 @@ def quiet_sentry_retries() -> None:
     logger = logging.getLogger("urllib3.connectionpool")
     if _QUIET not in logger.filters:
         logger.addFilter(_QUIET)
-
-
-_watching = False
-_watching_lock = threading.Lock()
-
-
-def watch_clients() -> None:
-    """Account for the losses of whichever client sends events: the one running now, and one
-    the application starts later (checked as each event is prepared, at no cost otherwise)."""
-    global _watching
-    _watch_sender()
-    with _watching_lock:
-        if not _watching:
-            add_global_event_processor(_watch_sender_of)
-            _watching = True
-
-
-def _watch_sender() -> None:
-    client = sentry_sdk.get_client()
-    if client.is_active():
-        watch_transport(client.transport)
-        quiet_sentry_retries()
-
-
-def _watch_sender_of(event: Event, hint: object) -> Event:
-    _watch_sender()
-    return event

@@ -22,7 +22,7 @@ from sentry_sdk.integrations.dedupe import DedupeIntegration
 from sentry_sdk.integrations.flask import FlaskIntegration
 from sentry_sdk.integrations.logging import ignore_logger
 from sentry_sdk.scope import Scope, add_global_event_processor
-from sentry_sdk.scrubber import DEFAULT_DENYLIST, DEFAULT_PII_DENYLIST, EventScrubber
+from sentry_sdk.scrubber import DEFAULT_DENYLIST, EventScrubber
 from sentry_sdk.utils import BadDsn, Dsn, event_from_exception
 from werkzeug.wrappers import Request
 
@@ -32,11 +32,12 @@ from ..config.keys import GuardConfigError, SentrySettings
 from ..errors.exceptions import ApiError
 from ..errors.record import known_error
 from ..errors.report import ErrorReport
-from ..redaction.scrubbing import install_scrubbing
+from ..redaction.scrubbing import scrub_names
 from ..signals import breaker_state_changed, retry_attempted
 from ..tracing.context import span_ids_of
 from ..tracing.sentry_link import trace_context
-from .delivery import GuardTransport, quiet_sentry_retries, watch_clients
+from .clients import take_in_hand, watch_clients
+from .losses import LOST
 from .source_context import add_source_context, without_source_context
 
 if TYPE_CHECKING:
@@ -45,20 +46,6 @@ if TYPE_CHECKING:
 _log = logging.getLogger(__name__)
 
 _REQUEST_CRUMBS = "flask_guard.breadcrumbs"
-_ALWAYS_SCRUBBED = (
-    "authorization",
-    "proxy_authorization",
-    "cookie",
-    "set_cookie",
-    "x_api_key",
-    # Client addresses are personal data.
-    "forwarded",
-    "x_forwarded_for",
-    "x_real_ip",
-    "true_client_ip",
-    "cf_connecting_ip",
-)
-FILTERED = "[Filtered]"
 
 
 def arm(scrub_fields: Iterable[str]) -> None:
@@ -66,14 +53,14 @@ def arm(scrub_fields: Iterable[str]) -> None:
     # The guard captures its errors itself: its log lines must never become second events
     # (whenever a client starts), which Sentry's dedupe would then prefer to the guard's.
     ignore_logger("flask_guard.*")
-    install_scrubbing(scrub_fields)
+    scrub_names(scrub_fields)
     _drop_second_captures.install()
     watch_clients()
 
 
 def setup(dsn: str | None, settings: SentrySettings) -> None:
     """Start Sentry with ``dsn`` unless a client runs already; scrub ``settings``' fields."""
-    install_scrubbing(settings.scrub_fields)
+    scrub_names(settings.scrub_fields)
     if not sentry_sdk.get_client().is_active() and dsn:
         start_sentry(dsn, settings)
     if sentry_sdk.get_client().is_active():
@@ -89,7 +76,7 @@ def start_sentry(dsn: str, settings: SentrySettings) -> None:
         raise GuardConfigError(
             f"SENTRY_DSN must be a Sentry DSN such as 'https://key@sentry.example/1', got {dsn!r}"
         ) from None
-    install_scrubbing(settings.scrub_fields)
+    scrub_names(settings.scrub_fields)
     sentry_sdk.init(
         dsn=dsn,
         environment=settings.environment,
@@ -97,18 +84,16 @@ def start_sentry(dsn: str, settings: SentrySettings) -> None:
         sample_rate=settings.sample_rate,
         traces_sample_rate=settings.traces_sample_rate,
         event_scrubber=EventScrubber(denylist=_denylist(settings.scrub_fields)),
-        # Every event not delivered is counted and its id logged (see sentry_delivery).
-        transport=GuardTransport,
         transport_queue_size=settings.queue_size,
-        # The scrubber matches variable names, not the text of their reprs, and a
-        # request's repr carries its URL, query tokens included.
+        # A variable's repr can hold a secret in a shape no scrubber knows.
         include_local_variables=False,
         # Its per-request scope setup is what makes it cost ~5.8x a plain request; it is
         # needed only to trace requests.
         disabled_integrations=[FlaskIntegration] if settings.traces_sample_rate is None else [],
     )
     _BREAKERS.listen()
-    quiet_sentry_retries()
+    # Scrubbing last and every event not delivered logged by id (see .clients).
+    watch_clients()
 
 
 class EventSender:
@@ -116,8 +101,6 @@ class EventSender:
 
     def __init__(self, settings: SentrySettings) -> None:
         self._settings = settings
-        self._scrubbed = {_normal(name) for name in (*_ALWAYS_SCRUBBED, *settings.scrub_fields)}
-        self._scrubbed.update(_normal(n) for n in (*DEFAULT_DENYLIST, *DEFAULT_PII_DENYLIST))
 
     def capture(
         self,
@@ -165,23 +148,23 @@ class EventSender:
             if isinstance(error, ApiError):
                 event["fingerprint"] = ["api-error", report.code]
             DedupeIntegration.reset_last_seen()
-            sentry_sdk.capture_event(event, hint=hint)
+            if sentry_sdk.capture_event(event, hint=hint) is None:
+                LOST.lost("dropped", error_id, event["level"])
         except Exception:
             _log.warning("Sending error %s to Sentry failed", error_id, exc_info=True)
 
-    def _request_data(self, incoming: Request) -> dict[str, object]:
-        """Describe the request without secrets: no body, no cookies, no credentials."""
+    @staticmethod
+    def _request_data(incoming: Request) -> dict[str, object]:
+        """Describe the request without its body or cookies; the secrets in its query string
+        and headers are filtered as the event is sent, as in every event (see
+        :mod:`flask_guard.sentry.clients`)."""
         return {
             "url": incoming.base_url,
             "method": incoming.method,
             "query_string": "&".join(
-                f"{key}={FILTERED if _normal(key) in self._scrubbed else value}"
-                for key, value in incoming.args.items(multi=True)
+                f"{key}={value}" for key, value in incoming.args.items(multi=True)
             ),
-            "headers": {
-                name: FILTERED if _normal(name) in self._scrubbed else value
-                for name, value in incoming.headers.items()
-            },
+            "headers": dict(incoming.headers.items()),
         }
 
 
@@ -199,10 +182,19 @@ def enter_request_scope() -> bool:
     """
     # sentry_sdk.init binds its client to the global scope; asking it alone is 4x cheaper
     # than get_client(), which walks the current and isolation scopes first.
-    if not Scope.get_global_scope().client.is_active():
+    client = Scope.get_global_scope().client
+    if not client.is_active():
         return False
+    if client is not _client_in_hand[0]:
+        # A client the app started after init_app: scrubbing and loss accounting from its
+        # first request on, for logs too (events would take it in hand anyway).
+        take_in_hand(client)
+        _client_in_hand[0] = client
     Scope.set_isolation_scope(None)  # type: ignore[arg-type]  # the SDK creates one on use
     return True
+
+
+_client_in_hand: list[object] = [None]
 
 
 # Flask's "Request finalizing failed with an error while handling an error" line: an

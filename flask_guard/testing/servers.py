@@ -84,11 +84,16 @@ class RedisServer:
 
 
 class SentryIngest:
-    """A WSGI app that decodes the envelopes Sentry's SDK sends and keeps events by id."""
+    """A WSGI app that decodes the envelopes Sentry's SDK sends and keeps events by id.
+
+    ``envelopes`` keeps every envelope as it arrived (decompressed): what a test greps for
+    a secret that must never leave the process.
+    """
 
     def __init__(self) -> None:
         self.url = ""
         self.events: dict[str, dict[str, Any]] = {}
+        self.envelopes: list[bytes] = []
         self._changed = threading.Condition()
 
     @property
@@ -101,6 +106,7 @@ class SentryIngest:
         request = Request(environ)
         body = _decoded(request.get_data(), request.headers.get("Content-Encoding", ""))
         with self._changed:
+            self.envelopes.append(body)
             for item_type, payload in _items(body):
                 if item_type == "event":
                     event = json.loads(payload)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 from typing import Any, NoReturn
 
 import pytest
@@ -12,7 +13,8 @@ from flask import Flask
 from pytest_httpserver import HTTPServer
 
 from flask_guard import FlaskGuard
-from flask_guard.redaction.scrubbing import FILTERED, Scrubber
+from flask_guard.redaction.scrubbing import Scrubber
+from flask_guard.redaction.shapes import FILTERED
 from flask_guard.testing import SentryIngest
 
 from ..conftest import error_of, make_app
@@ -257,3 +259,121 @@ def test_a_failed_outbound_call_leaves_no_query_secret_in_the_exception(
     messages = " ".join(value["value"] for value in event["exception"]["values"])
     assert "api_key=[Filtered]&page=2" in messages
     assert SECRETS[1] not in json.dumps(event)
+
+
+SECRET = "hunter2x"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"password='{SECRET}'",
+        f'password="{SECRET}"',
+        f"password={SECRET}",
+        f"api_key: {SECRET}",
+        f"{{'password': '{SECRET}'}}",
+        f"{{'password': b'{SECRET}'}}",
+        f'{{"password": "{SECRET}", "page": 2}}',
+        f"Creds(user='bob', password='{SECRET}')",
+        f"password = '{SECRET} with spaces'",
+        f"credentials: admin:{SECRET}",
+        f"secret: {{'inner': '{SECRET}'}}",
+        f"password='{SECRET}",  # cut short by a truncation
+        f"Authorization: Bearer {SECRET}",
+        f"X-Api-Key:{SECRET}",
+        f"token={SECRET}==&page=2",
+    ],
+)
+def test_a_filtered_value_is_replaced_whole(text: str) -> None:
+    scrubbed = Scrubber().text(text)
+    assert FILTERED in scrubbed
+    assert SECRET not in scrubbed
+    assert "hunt" not in scrubbed  # no fragment either
+    assert "r2x" not in scrubbed
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        (f"postgres://app:{SECRET}@db:5432/orders", "postgres://app:[Filtered]@db:5432/orders"),
+        (f"redis://:{SECRET}@cache:6379/0", "redis://:[Filtered]@cache:6379/0"),
+        (f"retrying with Bearer {SECRET}", "retrying with Bearer [Filtered]"),
+        ("upstream said Basic c3ZjOmh1bnRlcjJ4", "upstream said Basic [Filtered]"),
+        (
+            "presented eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjMifQ.c2lnbmF0dXJl today",
+            "presented [Filtered] today",
+        ),
+        ("paid with 4111 1111 1111 1111.", "paid with [Filtered]."),
+        ("paid with 4111-1111-1111-1111", "paid with [Filtered]"),
+        ("card 5555555555554444 declined", "card [Filtered] declined"),
+        ("amex 378282246310005", "amex [Filtered]"),
+    ],
+)
+def test_well_known_token_shapes_are_filtered_without_a_secret_name(text: str, kept: str) -> None:
+    assert Scrubber().text(text) == kept
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "order 4111111111111112 shipped",  # fails Luhn
+        "order ORD4111111111111111",  # glued to letters
+        "event at 1733140000000 ms",  # a timestamp in milliseconds
+        "snowflake 1864723423142322176",
+        "call +4915112345678",
+        "ratio 0.4111111111111111",
+        "iban DE89370400440532013000",
+        "id 6f1c2b9a-4111-1111-1111-111111111111",
+        "missing Bearer token",
+        "Basic usage of the API",
+        "KeyError: 'api_key'",
+        "TokenError: token expired",
+        "author=alice&keyword=guard&page=2",
+    ],
+)
+def test_what_only_looks_like_a_secret_is_kept(text: str) -> None:
+    assert Scrubber().text(text) == text
+
+
+def test_order_ids_and_timestamps_are_never_taken_for_card_numbers() -> None:
+    rng = random.Random(19)
+    # Millisecond and nanosecond timestamps and snowflake ids start with 1; no brand does.
+    samples = [
+        rng.choice("1789") + str(rng.randrange(10**18)).zfill(18)[: rng.randrange(12, 19)]
+        for _ in range(5000)
+    ]
+    assert [s for s in samples if Scrubber().text(f"order {s}") != f"order {s}"] == []
+
+
+def test_a_json_body_sent_as_text_is_scrubbed_at_any_depth() -> None:
+    body = json.dumps({"a": [{"b": {"api_key": SECRET}}], "card": "4111111111111111", "n": 1})
+    scrubbed = json.loads(Scrubber().text(body))
+    assert scrubbed == {"a": [{"b": {"api_key": FILTERED}}], "card": FILTERED, "n": 1}
+
+
+def test_a_log_parameter_in_a_secret_place_is_filtered_and_the_others_kept() -> None:
+    event = {
+        "logentry": {
+            "message": "login for %s password=%s from %s",
+            "params": ["alice", SECRET, "4111111111111111"],
+            "formatted": f"login for alice password={SECRET} from 4111111111111111",
+        }
+    }
+    entry = Scrubber().event(event)["logentry"]
+    assert entry["params"] == ["alice", FILTERED, FILTERED]
+    assert entry["formatted"] == f"login for alice password={FILTERED} from {FILTERED}"
+
+
+def test_a_user_keeps_only_its_id_and_traces_keep_their_ids() -> None:
+    trace = {"trace_id": "4111111111111111" * 2, "span_id": "4111111111111111", "op": "http"}
+    event = Scrubber().event(
+        {
+            "user": {"id": "42", "email": "alice@example.com", "ip_address": "10.0.0.1"},
+            "contexts": {"trace": trace, "db": {"url": f"mysql://root:{SECRET}@db/x"}},
+            "tags": {"api_key": SECRET, "route": "/pay"},
+        }
+    )
+    assert event["user"] == {"id": "42", "email": FILTERED, "ip_address": FILTERED}
+    assert event["contexts"]["trace"] == trace
+    assert SECRET not in json.dumps(event)
+    assert event["tags"]["route"] == "/pay"
