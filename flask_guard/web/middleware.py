@@ -126,7 +126,8 @@ class GuardMiddleware:
                 has_error_id = True
         if not own_id:
             headers.append((self._header, environ[ENVIRON_KEY]))
-        if TRACEPARENT_KEY in environ:  # a caller taking part in a trace learns who answered
+        traced = TRACEPARENT_KEY in environ  # a caller taking part in a trace learns who answered
+        if traced:
             headers.append((TRACERESPONSE_HEADER, trace_response(environ)))
         if status[0] >= "4" and not has_error_id and STATUS_REPORT_KEY not in environ:
             self._responder.finish(environ, int(status[:3]), headers)
@@ -135,11 +136,12 @@ class GuardMiddleware:
         if degraded is not None:
             headers.append((DEGRADED_HEADER, degraded))
         if cors:
-            self._expose_ids(headers, degraded is not None)
+            also = (DEGRADED_HEADER,) if degraded is not None else ()
+            self._expose_ids(headers, (*also, TRACERESPONSE_HEADER) if traced else also)
         return not sized
 
-    def _expose_ids(self, headers: list[tuple[str, str]], degraded: bool) -> None:
-        exposed = (*self._exposed, DEGRADED_HEADER) if degraded else self._exposed
+    def _expose_ids(self, headers: list[tuple[str, str]], also: tuple[str, ...]) -> None:
+        exposed = (*self._exposed, *also)
         for index, (name, value) in enumerate(headers):
             if name.lower() == _EXPOSE:
                 present = {item.strip().lower() for item in value.split(",")}

@@ -9,7 +9,7 @@ import re
 from collections.abc import Iterator
 
 import pytest
-from flask import Flask, g, request
+from flask import Flask, Response, g, request
 
 from flask_guard import FlaskGuard, RequestIdFilter, current_trace_id
 from flask_guard.logs import JsonFormatter
@@ -153,3 +153,19 @@ def test_log_lines_outside_a_request_have_dashes(
     logging.getLogger("tests.tracing").warning("outside")
     assert text.getvalue() == "- - outside\n"
     assert json.loads(lines.getvalue())["trace_id"] == "-"
+
+
+def test_a_cors_response_exposes_the_traceresponse_to_the_browser() -> None:
+    app = traced_app()
+
+    @app.after_request
+    def cors(response: Response) -> Response:
+        response.headers["Access-Control-Allow-Origin"] = "https://shop.example"
+        return response
+
+    client = app.test_client()
+    traced = client.get("/ids", headers={"traceparent": TRACEPARENT})
+    exposed = traced.headers["Access-Control-Expose-Headers"].split(", ")
+    assert exposed == ["X-Request-ID", "X-Error-ID", "traceresponse"]
+    untraced = client.get("/ids")
+    assert untraced.headers["Access-Control-Expose-Headers"] == "X-Request-ID, X-Error-ID"
