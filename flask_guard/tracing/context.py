@@ -8,8 +8,9 @@ when Sentry performance is on, wins over it: its ids are those the tracer record
 
 from __future__ import annotations
 
+import functools
 import sys
-from collections.abc import MutableMapping
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -83,21 +84,32 @@ def _begin(environ: WSGIEnvironment) -> SpanIds:
 def current_span_ids() -> SpanIds | None:
     """Return the ids of the active span: OpenTelemetry's, Sentry's transaction's (Sentry
     performance on), or the request's own trace; None outside a request with no span."""
-    if "opentelemetry.trace" in sys.modules:
-        from .otel import active_span_ids
-
-        ids = active_span_ids()
-        if ids is not None:
-            return ids
-    if "sentry_sdk" in sys.modules:
-        from .sentry_link import active_span_ids as sentry_span_ids
-
-        ids = sentry_span_ids()
-        if ids is not None:
-            return ids
+    for tracer_module, reader in _TRACERS:
+        if tracer_module in sys.modules:
+            ids = reader()()
+            if ids is not None:
+                return ids
     if not has_request_context():
         return None
     return request_trace(flask_request.environ)
+
+
+@functools.cache
+def _otel_span_ids() -> Callable[[], SpanIds | None]:
+    from .otel import active_span_ids
+
+    return active_span_ids
+
+
+@functools.cache
+def _sentry_span_ids() -> Callable[[], SpanIds | None]:
+    from .sentry_link import active_span_ids
+
+    return active_span_ids
+
+
+# The tracers whose active span wins over the request's own trace, once in the process.
+_TRACERS = (("opentelemetry.trace", _otel_span_ids), ("sentry_sdk", _sentry_span_ids))
 
 
 def current_trace_id() -> str | None:

@@ -50,16 +50,26 @@ _UNEXPECTED_KEY = "flask_guard.unexpected"
 
 def active_span_ids() -> SpanIds | None:
     """Return the active OpenTelemetry span's ids, or None when no valid span is active."""
+    global _last
     context = trace.get_current_span().get_span_context()
+    last = _last
+    if last[0] is context:  # the same span asked again: a request's log lines, its calls
+        return last[1]
     if not context.is_valid:
         return None
-    state = context.trace_state.to_header() if context.trace_state else None
-    return SpanIds(
+    state = context.trace_state
+    ids = SpanIds(
         format_trace_id(context.trace_id),
         format_span_id(context.span_id),
         int(context.trace_flags),
-        tracestate=state or None,
+        tracestate=state.to_header() or None if state else None,
     )
+    _last = (context, ids)
+    return ids
+
+
+# The ids of the span context asked for last (span contexts are immutable).
+_last: tuple[object, SpanIds | None] = (None, None)
 
 
 class _Instruments:
