@@ -14,7 +14,7 @@ import inspect
 import itertools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, ParamSpec, TypeVar, cast, overload
 
 from ..errors.exceptions import CircuitOpenError
@@ -27,7 +27,8 @@ from ..signals import (
     send_safely,
 )
 from ..storage import BreakerHooks, BreakerStorage, MemoryStorage, Remote, RemoteAdmission
-from .block import BlockGuard, in_thread, settled
+from .async_calls import AsyncCalls
+from .block import BlockGuard, settled
 from .policy import BreakerPolicy, CircuitState, ExceptionClasses
 from .states import ForcedOpen, Open, Permit, Transition
 from .stats import BreakerStats as BreakerStats
@@ -43,7 +44,7 @@ _MEMORY = MemoryStorage()
 DEFAULT_POLICY = BreakerPolicy()
 
 
-class CircuitBreaker(BlockGuard):
+class CircuitBreaker(BlockGuard, AsyncCalls):
     """A thread-safe circuit breaker for sync and async callables.
 
     Closed, it runs every call and counts failures: ``failure_threshold`` consecutive ones,
@@ -267,56 +268,6 @@ class CircuitBreaker(BlockGuard):
         remote, counted = self._on_error(permit, error, self._clock() - start)
         remote()
         return counted and self._fallback is not None
-
-    async def call_async(
-        self, func: Callable[P, Awaitable[R]], /, *args: P.args, **kwargs: P.kwargs
-    ) -> R:
-        """Await ``func(*args, **kwargs)`` through the breaker.
-
-        A step that waits on a shared storage runs in a thread: the event loop never waits.
-
-        :raises CircuitOpenError: when the breaker rejects the call (unless ``fallback``).
-        """
-        permit: Admission | RemoteAdmission | None = self._machine.fast
-        if permit is None:
-            now = self._clock()
-            wait = self._machine.reject_until - now
-            permit = self._reject(wait) if wait > 0.0 else self._admit(now)
-            if callable(permit):
-                permit = self._admitted(await in_thread(permit), now)
-            if permit.__class__ is CircuitOpenError:
-                if self._fallback is None:
-                    raise permit
-                return cast(R, self._fallback(permit))
-        admitted = cast(Permit, permit)
-        start = self._clock()
-        try:
-            result = await func(*args, **kwargs)
-        except Exception as error:
-            remote, counted = self._on_error(admitted, error, self._clock() - start)
-            if remote is not settled:
-                await in_thread(remote)
-            if counted and self._fallback is not None:
-                return cast(R, self._fallback(error))
-            raise
-        except BaseException as interruption:
-            remote = self._on_interrupt(admitted)
-            if remote is not settled:
-                import asyncio  # loaded by now: this runs in its event loop
-
-                if isinstance(interruption, asyncio.CancelledError):
-                    # Shielded: a second cancellation cannot keep the permit from coming back.
-                    await asyncio.shield(asyncio.to_thread(remote))
-                else:
-                    remote()  # the program is stopping: there is no loop left to spare
-            raise
-        if admitted is not self._machine.fast or admitted.failures:
-            remote = self._on_success(admitted, self._clock() - start)
-            if remote is not settled:
-                await in_thread(remote)
-        elif breaker_call_succeeded.receivers:
-            self._succeeded(self._clock() - start)
-        return result
 
     @overload
     def __call__(

@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from ..compat.requests import body_was_read, set_content
 from ..errors.exceptions import BulkheadFullError, CircuitOpenError, upstream_host
 from ..logs.error_lines import describe
 from ..signals import send_safely, stale_served
@@ -119,7 +120,7 @@ class HttpStale:
             window = self.default
         if not window:
             return
-        if not response._content_consumed or len(response.content) > MAX_BODY_BYTES:
+        if not body_was_read(response) or len(response.content) > MAX_BODY_BYTES:
             return
         fresh = _seconds(directives.get("max-age")) or 0.0
         self._kept.keep(url, KeptResponse(response, self._clock(), fresh + window))
@@ -162,7 +163,7 @@ def _rebuilt(
     response.headers = CaseInsensitiveDict(kept.headers)
     response.headers["Age"] = str(int(age))
     response.headers["Warning"] = '110 - "Response is Stale"'
-    response._content = kept.content
+    set_content(response, kept.content)
     response.encoding = kept.encoding
     response.url = kept.url
     response.request = request

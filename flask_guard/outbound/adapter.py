@@ -12,6 +12,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ReadTimeoutError
 
 from ..breaker.breaker import CircuitBreaker
+from ..compat.requests import set_content
 from ..errors.exceptions import DeadlineExceeded, UpstreamServerError, upstream_host
 from ..errors.upstream import TotalTimeout
 from ..resilience.bulkhead import Bulkhead
@@ -176,8 +177,9 @@ class GuardedAdapter(HTTPAdapter):
 
     def _read_body(self, response: requests.Response) -> None:
         request = response.request
-        response._content = read_body(
-            response, self._max_response_bytes, lambda: past_deadline(request)
+        set_content(
+            response,
+            read_body(response, self._max_response_bytes, lambda: past_deadline(request)),
         )
         if (late := past_deadline(request)) is not None:
             # Shut down mid-body: a body without a length looks complete, yet is cut.

@@ -88,12 +88,36 @@ CURRENT_CALL: ContextVar[OutboundCall | None] = ContextVar(
 )
 
 
-def _start_attempt(pool: HTTPConnectionPool, conn: Any, kwargs: dict[str, Any]) -> None:
+# urlopen(method, url, body, headers, retries, redirect, assert_same_host, timeout, ...):
+# where ``timeout`` falls among the positional arguments after ``url``.
+_TIMEOUT_POSITION = 5
+
+
+def _start_attempt(
+    pool: HTTPConnectionPool, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[Any, ...]:
+    """Start an attempt of the current call: limit its timeout to the time left; return the
+    positional arguments of ``urlopen`` (``kwargs`` is changed in place)."""
     call = CURRENT_CALL.get()
-    if call is not None:
-        call.sock = conn.sock  # None until connected: see DeadlineHTTPConnection.connect
-        call.attempt_started = time.monotonic()
-        kwargs["timeout"] = call.bound(pool._get_timeout(kwargs.get("timeout", pool.timeout)))
+    if call is None:
+        return args
+    call.sock = None  # the previous attempt's socket may be back in the pool, someone else's
+    call.attempt_started = time.monotonic()
+    if len(args) > _TIMEOUT_POSITION:
+        bounded = call.bound(_as_timeout(pool, args[_TIMEOUT_POSITION]))
+        return (*args[:_TIMEOUT_POSITION], bounded, *args[_TIMEOUT_POSITION + 1 :])
+    kwargs["timeout"] = call.bound(_as_timeout(pool, kwargs.get("timeout", pool.timeout)))
+    return args
+
+
+def _as_timeout(pool: HTTPConnectionPool, timeout: object) -> Timeout:
+    """Return ``timeout`` as urllib3 reads it: a ``Timeout``, seconds or None (no limit);
+    anything else is its marker for the pool's own default."""
+    if isinstance(timeout, Timeout):
+        return timeout
+    if timeout is None or isinstance(timeout, int | float):
+        return Timeout.from_float(timeout)
+    return pool.timeout
 
 
 def _connected(sock: socket.socket | None) -> None:
@@ -103,21 +127,33 @@ def _connected(sock: socket.socket | None) -> None:
 
 
 class DeadlineHTTPConnection(HTTPConnection):
-    """An ``HTTPConnection`` that tells the current call its new socket."""
+    """An ``HTTPConnection`` that tells the current call the socket of each attempt."""
 
     def connect(self) -> None:
         """Connect, and hand the socket to the current call."""
         super().connect()
         _connected(self.sock)
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        """Send a request; a connection from the pool hands its socket to the current call."""
+        if self.sock is not None:
+            _connected(self.sock)
+        super().request(*args, **kwargs)
 
 
 class DeadlineHTTPSConnection(HTTPSConnection):
-    """An ``HTTPSConnection`` that tells the current call its new socket."""
+    """An ``HTTPSConnection`` that tells the current call the socket of each attempt."""
 
     def connect(self) -> None:
         """Connect, and hand the socket to the current call."""
         super().connect()
         _connected(self.sock)
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        """Send a request; a connection from the pool hands its socket to the current call."""
+        if self.sock is not None:
+            _connected(self.sock)
+        super().request(*args, **kwargs)
 
 
 class DeadlineHTTPConnectionPool(HTTPConnectionPool):
@@ -125,11 +161,10 @@ class DeadlineHTTPConnectionPool(HTTPConnectionPool):
 
     ConnectionCls: type[HTTPConnection] | type[HTTPSConnection] = DeadlineHTTPConnection
 
-    def _make_request(  # type: ignore[override]
-        self, conn: Any, method: str, url: str, **kwargs: Any
-    ) -> Any:
-        _start_attempt(self, conn, kwargs)
-        return super()._make_request(conn, method, url, **kwargs)
+    def urlopen(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        """Make one attempt (urllib3 calls this again for each retry), within the time left."""
+        args = _start_attempt(self, args, kwargs)
+        return super().urlopen(method, url, *args, **kwargs)
 
 
 class DeadlineHTTPSConnectionPool(DeadlineHTTPConnectionPool, HTTPSConnectionPool):

@@ -25,7 +25,7 @@ from ..redaction.scrubbing import SCRUBBER
 from .delivery import quiet_sentry_retries, watch_transport
 
 if TYPE_CHECKING:
-    from sentry_sdk._types import Event
+    from sentry_sdk.types import Event
 
 EventHook = Callable[[Any, Any], Any]
 

@@ -41,7 +41,7 @@ from .losses import LOST
 from .source_context import add_source_context, without_source_context
 
 if TYPE_CHECKING:
-    from sentry_sdk._types import Event
+    from sentry_sdk.types import Event
 
 _log = logging.getLogger(__name__)
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from markupsafe import escape
-from werkzeug.datastructures import MIMEAccept
-from werkzeug.http import parse_accept_header
 
+from ..compat.werkzeug import parse_mime_accept
 from ..config.keys import JsonErrors
 from ..errors.report import ErrorReport, phrase
 
@@ -35,7 +34,7 @@ def wants_json(json_errors: JsonErrors, accept_header: str | None, path: str) ->
     if json_errors == "negotiate":
         if not accept_header or ("html" not in accept_header and "text/*" not in accept_header):
             return True
-        accept = parse_accept_header(accept_header, MIMEAccept)
+        accept = parse_mime_accept(accept_header)
         return accept["text/html"] <= accept["application/json"]
     if json_errors == "always":
         return True

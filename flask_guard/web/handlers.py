@@ -5,7 +5,8 @@ Flask's own handling stays in charge: the guard's handler is registered for
 :class:`Exception` at app level, so every handler of the app (by status code, by a more
 specific class, on a blueprint) is found first; an unexpected exception is handed back to
 Flask's ``handle_exception`` (``got_request_exception``, ``app.log_exception``,
-``PROPAGATE_EXCEPTIONS``, then the app's 500 handler if it has one).
+``PROPAGATE_EXCEPTIONS``, then the app's 500 handler if it has one). What the guard does
+inside Flask's handling comes through the subclass made for the app (:mod:`.flask_hooks`).
 """
 
 from __future__ import annotations
@@ -13,16 +14,16 @@ from __future__ import annotations
 import logging
 import re
 import weakref
-from collections.abc import Callable
+from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, cast
 
 from flask import Flask, has_request_context, request
 from flask import Request as FlaskRequest
 from werkzeug.exceptions import HTTPException, InternalServerError
-from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.sansio.response import Response
 from werkzeug.wrappers import Request
 
+from ..compat.flask import error_handler_for
 from ..config.keys import ErrorFormat, JsonErrors, LogTracebacks
 from ..errors.bodies import (
     ENVELOPE_MIMETYPE,
@@ -44,6 +45,7 @@ from ..logs.error_lines import install_error_logging, log_error
 from ..sentry.setup import SentryReporter
 from ..signals import error_handled, send_safely
 from .error_page import HTML_MIMETYPE, html_page, wants_json
+from .flask_hooks import hook_errors
 from .request_id import ENVIRON_KEY, current_request_id
 
 if TYPE_CHECKING:
@@ -109,7 +111,7 @@ class ErrorResponder:
             return False
         app = self._app()
         assert app is not None  # a request of the app is running
-        handler = app._find_error_handler(InternalServerError(), request.blueprints)
+        handler = error_handler_for(app, InternalServerError(), request.blueprints)
         return handler is not None and handler != self.handle
 
     def note(self, error: Exception) -> None:
@@ -202,6 +204,7 @@ class ErrorResponder:
         An error still unreported when this one escaped (the app's 500 handler failing on
         it) lends it its id: one event, in which this exception has the first one chained.
         """
+        error = _sole_error(error)
         record = request_error(environ)
         if record.cause is not error:
             if record.error_id is None or record.captured:
@@ -288,23 +291,11 @@ def install_error_handler(
     An :class:`Exception` handler the app registered already is kept: it answers everything.
     """
     responder = ErrorResponder(app, error_format, json_errors, tracebacks, reporter, expose_names)
-    if Exception not in app.error_handler_spec[None][None]:
+    if error_handler_for(app, Exception()) is None:
         app.register_error_handler(Exception, responder.handle)
-    _wrap(app, "handle_user_exception", responder.note)
-    _wrap(app, "handle_exception", responder.unexpected)
+    hook_errors(app, responder)
     install_error_logging(app)
     return responder
-
-
-def _wrap(app: Flask, name: str, first: Callable[[Exception], None]) -> None:
-    """Make ``app.<name>(error)`` call ``first(error)`` before Flask's own method."""
-    original: Callable[[Exception], Any] = getattr(app, name)
-
-    def wrapped(error: Exception) -> Any:
-        first(error)
-        return original(error)
-
-    setattr(app, name, wrapped)
 
 
 def _current_request() -> FlaskRequest:
@@ -328,8 +319,23 @@ def _escaped_path(environ: WSGIEnvironment) -> str:
 
 def _code(status: int) -> str:
     """Return the envelope code of a status: 401 -> ``"UNAUTHORIZED"``."""
-    name = HTTP_STATUS_CODES.get(status, "Error").upper().replace("'", "")
+    try:
+        name = HTTPStatus(status).phrase.upper().replace("'", "")
+    except ValueError:
+        name = "ERROR"
     return re.sub(r"[^A-Z0-9]+", "_", name).strip("_")
+
+
+def _sole_error(error: Exception) -> Exception:
+    """Return the one error inside Flask's teardown groups, or ``error`` itself.
+
+    From Flask 3.2 on, errors of teardown functions escape in an ``ExceptionGroup`` (one per
+    context, nested); the log line, the Sentry event and its grouping stay those of the
+    app's own error, as with earlier releases. A group of several errors is kept whole.
+    """
+    while isinstance(error, ExceptionGroup) and len(error.exceptions) == 1:
+        error = error.exceptions[0]
+    return error
 
 
 def _original(error: Exception) -> BaseException:
