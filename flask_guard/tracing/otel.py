@@ -23,6 +23,7 @@ from opentelemetry.trace import Status, StatusCode, format_span_id, format_trace
 
 from ..breaker.breaker import CircuitBreaker
 from ..breaker.policy import CircuitState
+from ..compat.opentelemetry import FLASK_INSTRUMENTATION_KEY
 from ..errors.report import report_for
 from ..signals import breaker_call_rejected, breaker_state_changed, error_handled
 from ..web.request_id import current_request_id
@@ -41,9 +42,6 @@ ERROR_CODE_ATTRIBUTE = "flask_guard.error_code"
 #: Attributes of the breaker span events and counters.
 BREAKER_NAME_ATTRIBUTE = "flask_guard.breaker.name"
 BREAKER_STATE_ATTRIBUTE = "flask_guard.breaker.state"
-#: The environ key where opentelemetry-instrumentation-flask (checked with 0.66b1; a test
-#: names the version that stops setting it) keeps the start time of a request it times.
-FLASK_INSTRUMENTATION_KEY = "opentelemetry-flask.starttime_key"
 # The exception Flask's handle_exception took, which it then gives the teardown functions.
 _UNEXPECTED_KEY = "flask_guard.unexpected"
 

@@ -215,29 +215,6 @@ def test_a_request_the_flask_instrumentation_times_is_not_timed_twice(
     assert count(otel, "flask_guard.request.duration", timed) == before
 
 
-def test_the_flask_instrumentation_still_marks_the_requests_it_times(
-    otel: Otel, instrumented: list[Flask]
-) -> None:
-    from importlib.metadata import version
-
-    from flask import request
-
-    from flask_guard.tracing.otel import FLASK_INSTRUMENTATION_KEY
-
-    app, _ = otel_app(otel, instrumented)
-
-    @app.get("/marked")
-    def marked() -> dict[str, bool]:
-        return {"marked": FLASK_INSTRUMENTATION_KEY in request.environ}
-
-    found = app.test_client().get("/marked").get_json()["marked"]
-    assert found, (
-        "opentelemetry-instrumentation-flask "
-        f"{version('opentelemetry-instrumentation-flask')} no longer sets "
-        f"environ[{FLASK_INSTRUMENTATION_KEY!r}]"
-    )
-
-
 def test_two_instrumented_services_share_one_trace_in_spans_logs_and_sentry(
     otel: Otel,
     instrumented: list[Flask],
