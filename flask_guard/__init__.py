@@ -23,6 +23,7 @@ from .resilience.bulkhead import Bulkhead, BulkheadStats
 from .resilience.request_budget import current_deadline, time_left
 from .resilience.retry import retry_with_backoff
 from .resilience.retry_budget import RetryBudget
+from .tracing.context import current_trace_id
 from .web.request_id import RequestIdFilter, current_request_id
 
 if TYPE_CHECKING:
@@ -69,6 +70,7 @@ __all__ = [
     "UpstreamServerError",
     "current_deadline",
     "current_request_id",
+    "current_trace_id",
     "retry_with_backoff",
     "robust_session",
     "signals",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import sys
 import weakref
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
@@ -131,6 +132,10 @@ class FlaskGuard:
             config.expose_upstream_names,
         )
         app.wsgi_app = GuardMiddleware(app, app.wsgi_app, policy, responder)  # type: ignore[method-assign]
+        if "opentelemetry" in sys.modules:  # the application uses OpenTelemetry
+            from .tracing.otel import install_otel
+
+            install_otel(app)
         if config.health_path is not None:
             install_health(
                 app, config.health_path, config.health_critical_breakers, config.health_token

@@ -13,7 +13,7 @@ import time
 
 from flask import Blueprint, request
 
-from flask_guard import ApiError
+from flask_guard import ApiError, current_trace_id
 
 upstream = Blueprint("upstream", __name__)
 
@@ -70,4 +70,5 @@ def charge(order_id: int) -> dict[str, object]:
         "order_id": order_id,
         "charged": True,
         "request_id": request.headers.get("X-Request-ID"),
+        "trace_id": current_trace_id(),
     }

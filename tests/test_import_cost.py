@@ -15,7 +15,7 @@ import requests
 
 import flask_guard
 
-HEAVY = ("sentry_sdk", "requests", "urllib3", "httpx")
+HEAVY = ("sentry_sdk", "requests", "urllib3", "httpx", "opentelemetry")
 APP = """
         from flask import Flask
         from flask_guard import FlaskGuard

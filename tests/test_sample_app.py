@@ -85,9 +85,17 @@ def test_crash_hides_the_secret(client: FlaskClient) -> None:
 
 def test_payment_carries_the_request_id_upstream_and_marks_the_order_paid(base_url: str) -> None:
     assert requests.get(f"{base_url}/orders/1", timeout=5).json()["status"] == "pending"
-    response = pay(base_url, **{"X-Request-ID": "walk-1"})
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    traceparent = f"00-{trace_id}-00f067aa0ba902b7-01"
+    response = pay(base_url, **{"X-Request-ID": "walk-1", "traceparent": traceparent})
     assert response.status_code == 200
-    assert response.json()["payment"] == {"order_id": 1, "charged": True, "request_id": "walk-1"}
+    assert response.json()["payment"] == {
+        "order_id": 1,
+        "charged": True,
+        "request_id": "walk-1",
+        "trace_id": trace_id,
+    }
+    assert response.headers["traceresponse"].startswith(f"00-{trace_id}-")
     assert response.json()["order"]["status"] == "paid"
 
 

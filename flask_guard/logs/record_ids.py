@@ -1,9 +1,10 @@
 """Ids on log records, whoever makes them and whatever handlers the app configures.
 
 Every record made once a guard is set up carries ``request_id`` (the current request's id,
-``-`` outside a request), and the record ``app.log_exception`` makes for an error carries
-``error_id`` (the guard's own error lines pass both through ``extra=``). They are set where
-Python makes every record, :meth:`logging.Logger.makeRecord`, after ``extra=`` is applied.
+``-`` outside a request), ``trace_id`` and ``span_id`` (see :doc:`/tracing`), and the record
+``app.log_exception`` makes for an error carries ``error_id`` (the guard's own error lines
+pass both through ``extra=``). They are set where Python makes every record,
+:meth:`logging.Logger.makeRecord`, after ``extra=`` is applied.
 Two other places fall short:
 
 * a record factory (:func:`logging.setLogRecordFactory`) runs before ``extra=``: a
@@ -23,6 +24,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
+from ..tracing.context import record_trace_ids
 from ..web.request_id import log_request_id
 
 _MARK = "_flask_guard_ids"
@@ -65,6 +67,7 @@ def _add_ids(record: logging.LogRecord) -> None:
     fields = record.__dict__
     if "request_id" not in fields:  # one the caller passed through extra= is kept
         fields["request_id"] = log_request_id()
+    fields["trace_id"], fields["span_id"] = record_trace_ids(record)
     line = _ERROR_LINE.get()
     if line is not None and not line.written and record.levelno >= logging.ERROR:
         line.written = True

@@ -34,6 +34,8 @@ from ..errors.record import known_error
 from ..errors.report import ErrorReport
 from ..redaction.scrubbing import scrub_names
 from ..signals import breaker_state_changed, retry_attempted
+from ..tracing.context import span_ids_of
+from ..tracing.sentry_link import trace_context
 from .clients import take_in_hand, watch_clients
 from .losses import LOST
 from .source_context import add_source_context, without_source_context
@@ -137,7 +139,10 @@ class EventSender:
                 "http.method": incoming.method,
             }
             event["request"] = self._request_data(incoming)
-            event["contexts"] = {"circuit_breakers": _BREAKERS.context()}
+            event["contexts"] = {
+                "circuit_breakers": _BREAKERS.context(),
+                "trace": trace_context(span_ids_of(environ)),  # links it to the trace
+            }
             crumbs = _BREAKERS.crumbs() + incoming.environ.get(_REQUEST_CRUMBS, [])
             event["breadcrumbs"] = {"values": crumbs}
             if isinstance(error, ApiError):

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from ..degrade.marking import DEGRADED_HEADER, degraded_header
 from ..errors.record import STATUS_REPORT_KEY
 from ..sentry.setup import enter_request_scope
+from ..tracing.context import TRACEPARENT_KEY, TRACERESPONSE_HEADER, trace_response
 from .handlers import ERROR_ID_HEADER, ErrorResponder
 from .request_body import guard_request_body
 from .request_id import (
@@ -125,6 +126,9 @@ class GuardMiddleware:
                 has_error_id = True
         if not own_id:
             headers.append((self._header, environ[ENVIRON_KEY]))
+        traced = TRACEPARENT_KEY in environ  # a caller taking part in a trace learns who answered
+        if traced:
+            headers.append((TRACERESPONSE_HEADER, trace_response(environ)))
         if status[0] >= "4" and not has_error_id and STATUS_REPORT_KEY not in environ:
             self._responder.finish(environ, int(status[:3]), headers)
         # An error is not a degraded answer, whatever fell back before it.
@@ -132,11 +136,12 @@ class GuardMiddleware:
         if degraded is not None:
             headers.append((DEGRADED_HEADER, degraded))
         if cors:
-            self._expose_ids(headers, degraded is not None)
+            also = (DEGRADED_HEADER,) if degraded is not None else ()
+            self._expose_ids(headers, (*also, TRACERESPONSE_HEADER) if traced else also)
         return not sized
 
-    def _expose_ids(self, headers: list[tuple[str, str]], degraded: bool) -> None:
-        exposed = (*self._exposed, DEGRADED_HEADER) if degraded else self._exposed
+    def _expose_ids(self, headers: list[tuple[str, str]], also: tuple[str, ...]) -> None:
+        exposed = (*self._exposed, *also)
         for index, (name, value) in enumerate(headers):
             if name.lower() == _EXPOSE:
                 present = {item.strip().lower() for item in value.split(",")}

@@ -12,6 +12,7 @@ from flask import request as flask_request
 from flask.ctx import _AppCtxGlobals
 
 from ..ids import random_hex
+from ..tracing.context import UNTRUSTED_KEY, current_span_ids, record_trace_ids
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
@@ -67,6 +68,8 @@ class RequestIdPolicy:
         request_id = environ.get(self._environ_header) if self._trust_incoming else None
         if request_id is None or SAFE_REQUEST_ID.fullmatch(request_id) is None:
             request_id = new_request_id()
+            if not self._trust_incoming:
+                environ[UNTRUSTED_KEY] = True  # nor its traceparent
         environ[ENVIRON_KEY] = request_id
         return request_id
 
@@ -99,7 +102,8 @@ def with_request_id_on_g(app: Flask) -> None:
 
 
 class _RequestIdGlobals(_AppCtxGlobals):
-    """``g`` with ``request_id``: set when made for a request, else the current id."""
+    """``g`` with ``request_id``: set when made for a request, else the current id; and
+    ``trace_id`` and ``span_id``, made on first use."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -113,6 +117,8 @@ class _RequestIdGlobals(_AppCtxGlobals):
             request_id = current_request_id()
             if request_id is not None:
                 return request_id
+        elif name in ("trace_id", "span_id") and (ids := current_span_ids()) is not None:
+            return getattr(ids, name)
         return super().__getattr__(name)
 
 
@@ -138,20 +144,22 @@ def log_request_id() -> str:
 
 
 class RequestIdFilter(logging.Filter):
-    """Put ``request_id`` on every record it sees: the current id, or ``-`` outside a request.
+    """Put ``request_id``, ``trace_id`` and ``span_id`` on every record it sees: the current
+    ones, or ``-`` outside a request.
 
-    Records made once a guard is set up carry ``request_id`` already (see
+    Records made once a guard is set up carry the ids already (see
     :mod:`flask_guard.logs.record_ids`); the filter covers those made otherwise (before the
     guard was set up, or rebuilt from a dict with :func:`logging.makeLogRecord`). Attach it
-    to your handlers so that ``%(request_id)s`` works in any format::
+    to your handlers so that ``%(request_id)s`` and ``%(trace_id)s`` work in any format::
 
         handler.addFilter(RequestIdFilter())
 
-    A ``request_id`` the caller passed through ``extra=`` is kept.
+    Ids the caller passed through ``extra=`` are kept.
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
-        """Add ``request_id`` to ``record``; never drop it."""
+        """Add the ids to ``record``; never drop it."""
         if not hasattr(record, "request_id"):
             record.request_id = log_request_id()
+        record.trace_id, record.span_id = record_trace_ids(record)
         return True

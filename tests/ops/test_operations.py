@@ -117,6 +117,8 @@ def test_json_logs_carry_request_and_error_ids(root_stream: io.StringIO) -> None
         "logger",
         "message",
         "request_id",
+        "trace_id",
+        "span_id",
         "error_id",
         "exception",
     }
