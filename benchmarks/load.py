@@ -20,7 +20,7 @@ route that never calls the upstream side by side, while the upstream is healthy,
 one byte every half second, then hangs. Figures: the throughput of the route without the
 dependency against the healthy phase (goal >= 90%, printed), responses slower than the
 budget plus 0.5 s to answer (goal 0) and gunicorn worker timeouts or unanswered requests
-(goal 0), both asserted.
+(goal 0), both asserted by the full run (``--short`` prints them: too short to judge timings).
 
 Last, "defaults": an app with nothing but ``FlaskGuard(app)`` (every setting at its default)
 under gunicorn gthread, 2 workers x 4 threads; 8 clients call a route whose dependency
@@ -68,6 +68,8 @@ SECONDS = [15.0]
 # default), and a response may take SLACK more to be rendered and sent. As many clients pay
 # as the server has threads: without the bulkhead they would hold every one of them.
 BULKHEAD, BUDGET, SLACK = 2, 1.5, 0.5
+# The totals that are timings (latency, throughput), asserted by the full run only.
+TIMED_FIGURES = frozenset({"bulkhead", "defaults"})
 PAYING_CLIENTS = WORKERS * THREADS
 TRICKLE_INTERVAL = 0.5
 
@@ -604,7 +606,11 @@ def main() -> int:
         f"errors caused by outages {totals['caused']}, bulkhead phase figures off "
         f"{totals['bulkhead']}, defaults phase figures off {totals['defaults']} (all goals 0)"
     )
-    return 1 if any(totals.values()) else 0
+    # With --short (CI) the bulkhead and defaults phases run 5 to 10 s each: their latency and
+    # throughput figures are printed, but a busy CI host makes them noise, not a verdict; the
+    # full run asserts them.
+    asserted = {k: v for k, v in totals.items() if not (args.short and k in TIMED_FIGURES)}
+    return 1 if any(asserted.values()) else 0
 
 
 if __name__ == "__main__":
