@@ -14,10 +14,17 @@ ROOT = Path(__file__).parents[1]
 
 @pytest.fixture
 def restore_logging() -> Iterator[None]:
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
+    """Run with the root and ``flask_guard`` loggers as a fresh process has them (another
+    test's app may have given ``flask_guard`` handlers of its own), and put them back after."""
+    loggers = [logging.getLogger(), logging.getLogger("flask_guard")]
+    saved = [(lg.handlers[:], lg.level, lg.propagate) for lg in loggers]
+    guard_logger = loggers[1]
+    guard_logger.handlers, guard_logger.propagate = [], True
+    guard_logger.setLevel(logging.NOTSET)
     yield
-    root.handlers[:], root.level = handlers, level
+    for lg, (handlers, level, propagate) in zip(loggers, saved, strict=True):
+        lg.handlers[:], lg.propagate = handlers, propagate
+        lg.setLevel(level)
 
 
 @pytest.mark.usefixtures("restore_logging")
