@@ -4,20 +4,16 @@ or on for every process (through the breakers' Redis, like ``flask guard open``)
 from __future__ import annotations
 
 import click
-from flask import current_app
 from flask.cli import AppGroup
 
-from ..ops.cli import SHARE_HINT
+from ..ops.cli import SHARE_HINT, current_guard
 from .features import Features
 
 feature_cli = AppGroup("feature", help="See the features; force one off or on for the fleet.")
 
 
 def _features() -> Features:
-    guard = current_app.extensions.get("guard")
-    if guard is None:
-        raise click.ClickException("this app has no FlaskGuard; call FlaskGuard(app) first")
-    features: Features = guard.features
+    features: Features = current_guard().features
     return features
 
 

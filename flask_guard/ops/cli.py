@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import click
 from flask import current_app
@@ -19,6 +20,9 @@ from flask.cli import AppGroup
 from ..breaker.breaker import BreakerStats, CircuitBreaker
 from ..breaker.policy import CircuitState
 from ..breaker.registry import BreakerRegistry
+
+if TYPE_CHECKING:
+    from ..extension import FlaskGuard
 
 guard_cli = AppGroup("guard", help="See and steer flask-guard's circuit breakers.")
 
@@ -48,11 +52,17 @@ def _quiet_breakers() -> Iterator[None]:
         logger.setLevel(level)
 
 
-def _registry() -> BreakerRegistry:
+def current_guard() -> FlaskGuard:
+    """Return the app's FlaskGuard, or stop the command saying the app has none."""
     guard = current_app.extensions.get("guard")
     if guard is None:
         raise click.ClickException("this app has no FlaskGuard; call FlaskGuard(app) first")
-    registry: BreakerRegistry = guard.breakers
+    found: FlaskGuard = guard
+    return found
+
+
+def _registry() -> BreakerRegistry:
+    registry: BreakerRegistry = current_guard().breakers
     return registry
 
 
