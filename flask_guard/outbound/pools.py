@@ -126,34 +126,29 @@ def _connected(sock: socket.socket | None) -> None:
         call.sock = sock
 
 
-class DeadlineHTTPConnection(HTTPConnection):
+class _HandsOverSockets:
+    """Tell the current call the socket of each attempt (mixed into urllib3's connections)."""
+
+    sock: socket.socket | None
+
+    def connect(self) -> None:
+        """Connect, and hand the socket to the current call."""
+        super().connect()  # type: ignore[misc]
+        _connected(self.sock)
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        """Send a request; a connection from the pool hands its socket to the current call."""
+        if self.sock is not None:
+            _connected(self.sock)
+        super().request(*args, **kwargs)  # type: ignore[misc]
+
+
+class DeadlineHTTPConnection(_HandsOverSockets, HTTPConnection):
     """An ``HTTPConnection`` that tells the current call the socket of each attempt."""
 
-    def connect(self) -> None:
-        """Connect, and hand the socket to the current call."""
-        super().connect()
-        _connected(self.sock)
 
-    def request(self, *args: Any, **kwargs: Any) -> None:
-        """Send a request; a connection from the pool hands its socket to the current call."""
-        if self.sock is not None:
-            _connected(self.sock)
-        super().request(*args, **kwargs)
-
-
-class DeadlineHTTPSConnection(HTTPSConnection):
+class DeadlineHTTPSConnection(_HandsOverSockets, HTTPSConnection):
     """An ``HTTPSConnection`` that tells the current call the socket of each attempt."""
-
-    def connect(self) -> None:
-        """Connect, and hand the socket to the current call."""
-        super().connect()
-        _connected(self.sock)
-
-    def request(self, *args: Any, **kwargs: Any) -> None:
-        """Send a request; a connection from the pool hands its socket to the current call."""
-        if self.sock is not None:
-            _connected(self.sock)
-        super().request(*args, **kwargs)
 
 
 class DeadlineHTTPConnectionPool(HTTPConnectionPool):
